@@ -1,0 +1,3 @@
+"""tapegrad.autograd: the user-facing autograd API."""
+from .engine import backward
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
