@@ -1,16 +1,20 @@
 """Which records and slots the tape can reclaim (see tapegrad/tape.py)."""
 import numpy as np
-from numba import njit
 
+from .jit import jit
 from .layout import A, B, C, FREED, OP, OUT, STATE
+from .memory import slot_view
+
+_INDEX = np.zeros(0, np.int64)
 
 
-@njit(cache=True, nogil=True)
-def reachable(n_rec, n_slots, rec_i, refs, saves):
+@jit
+def reachable(n_rec, n_slots, rec_i, slot_i, shapes, refs, saves, function):
     """A slot is live if a Python object holds it (refs > 0) or a live record
     reads it; a record is live if its output slot is. A freed record whose
     rule reads saved values cannot be swept again, so it keeps its output's
-    history but not its inputs alive. Returns (live records, live slots)."""
+    history but not its inputs alive. A custom Function's record lists its
+    inputs in slot c. Returns (live records, live slots)."""
     live_slot = refs[:n_slots] > 0
     live_rec = np.zeros(n_rec, np.bool_)
     for r in range(n_rec - 1, -1, -1):
@@ -22,4 +26,8 @@ def reachable(n_rec, n_slots, rec_i, refs, saves):
         for col in (A, B, C):
             if rec_i[r, col] >= 0:
                 live_slot[rec_i[r, col]] = True
+        if rec_i[r, OP] == function:
+            for s in slot_view(_INDEX, slot_i, shapes, rec_i[r, C]):
+                if s >= 0:
+                    live_slot[s] = True
     return live_rec, live_slot

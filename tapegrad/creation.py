@@ -50,7 +50,7 @@ def _unwrap(data):
 
 
 def tensor(data, *, dtype=None, device=None, requires_grad=False):
-    if isinstance(data, np.ndarray):
+    if isinstance(data, (np.ndarray, np.generic)):     # NumPy scalars keep their dtype too
         dt = dtype or dtypes.from_numpy_dtype(data.dtype)
     elif isinstance(data, Tensor):
         dt = dtype or data.dtype

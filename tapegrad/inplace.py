@@ -8,7 +8,7 @@ from .autograd.grad_mode import is_grad_enabled
 from .kernels import layout as L
 from .kernels.memory import address
 from .math_ops import _binary, clamp, mul
-from .tensor import Tensor
+from .tensor import Tensor, bump
 
 
 def _check_leaf(self):
@@ -21,10 +21,13 @@ def _write(self, result):
         raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast "
                            f"shape {list(result.shape)}")
     np.copyto(self._data, result._data)
+    bump(self)
     if result._slot >= 0:
         tape, s = result._tape, result._slot
-        tape.arrays[s] = self._data
-        tape.slot_i[s, L.ADDR] = address(self._data)
+        if self._data.flags.c_contiguous:      # else the slot keeps its own copy
+            tape.arrays[s] = self._data
+            tape.slot_i[s, L.ADDR] = address(self._data)
+        tape.set_counter(s, self._vc)
         if self._slot >= 0:
             self._tape.release(self._slot)
         self._slot, self._tape, self._rg = s, tape, True
@@ -66,6 +69,7 @@ def fill_(self, value):
     if self._rg and is_grad_enabled():        # a recorded fill: gradient zero
         return _write(self, _binary("add", mul(self, 0.0), float(value), dt=self.dtype))
     self._data.fill(value.item() if isinstance(value, Tensor) else value)
+    bump(self)
     return self
 
 

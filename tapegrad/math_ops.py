@@ -1,4 +1,4 @@
-"""Elementwise math and reductions, as functions that are also Tensor methods
+"""Elementwise math, as functions that are also Tensor methods
 (torch.exp(x) and x.exp() are the same function here)."""
 import builtins
 import numbers
@@ -35,7 +35,16 @@ def add(input, other, *, alpha=1):
     return _binary("add", input, other, alpha)
 
 
+def _no_bool_sub(x, y):
+    if x.dtype is dtypes.bool_ or isinstance(y, bool) or (
+            isinstance(y, Tensor) and y.dtype is dtypes.bool_):
+        raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. "
+                           "If you are trying to invert a mask, use the `~` or `logical_not()` "
+                           "operator instead.")
+
+
 def sub(input, other, *, alpha=1):
+    _no_bool_sub(input, other)
     return _binary("sub", input, other, alpha)
 
 
@@ -47,7 +56,26 @@ def div(input, other):
     return _binary("div", input, other, dt=float_dtype(input, other))
 
 
+def _no_bool_pow(x, y):
+    if dtypes.result_type(x, y) is dtypes.bool_:
+        raise NotImplementedError("\"pow\" not implemented for 'Bool'")
+
+
+def _rpow(input, base):
+    """base ** input for a Python number base (PowBackward2)."""
+    if not _number(base):
+        return NotImplemented
+    _no_bool_pow(input, base)
+    return _binary("pow", input, base, reflected=True)
+
+
 def pow(input, exponent):
+    if _number(input):                  # torch.pow(2, x)
+        return _rpow(exponent, input)
+    if not (isinstance(exponent, Tensor) or _number(exponent)):
+        return NotImplemented
+    if isinstance(exponent, Tensor):    # torch allows bool_tensor ** True
+        _no_bool_pow(input, exponent)
     if (_number(exponent) and not input.dtype.is_floating_point
             and isinstance(exponent, int) and exponent < 0):
         raise RuntimeError("Integers to negative integer powers are not allowed.")
@@ -55,6 +83,7 @@ def pow(input, exponent):
 
 
 def rsub(input, other):
+    _no_bool_sub(input, other)
     return _binary("sub", input, other, reflected=True)
 
 
@@ -78,7 +107,102 @@ def _unary(name, floating=True):
 
 exp, log, sqrt, sin, cos, tan, tanh, sigmoid = (
     _unary(n) for n in ("exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sigmoid"))
-relu, abs = _unary("relu", False), _unary("abs", False)
+log1p, expm1, exp2, log2, log10, rsqrt, reciprocal, erf, silu = (
+    _unary(n) for n in ("log1p", "expm1", "exp2", "log2", "log10", "rsqrt", "reciprocal", "erf",
+                        "silu"))
+relu, abs, sign, floor, ceil, round = (
+    _unary(n, False) for n in ("relu", "abs", "sign", "floor", "ceil", "round"))
+
+
+def square(input):
+    return pow(input, 2)
+
+
+def _tensor_pair(name, a, b):
+    """Both operands as tensors of their promoted dtype (numbers become 0-d)."""
+    if not isinstance(b, Tensor):
+        b = wrap(np.asarray(b, dtypes.result_type(a, b).np))
+    dt = dtypes.result_type(a, b)
+    return apply(CODE[name], [cast(a, dt), cast(b, dt)], dt=dt)
+
+
+def maximum(input, other):
+    return _tensor_pair("maximum", input, other)
+
+
+def minimum(input, other):
+    return _tensor_pair("minimum", input, other)
+
+
+def atan2(input, other):
+    dt = float_dtype(input, other)
+    return _tensor_pair("atan2", cast(input, dt), cast(other, dt))
+
+
+def _modulo(name):
+    def op(input, other):
+        if isinstance(other, Tensor):
+            return _tensor_pair(name, input, other)
+        if not _number(other):
+            return NotImplemented
+        dt = dtypes.result_type(input, other)
+        return apply(CODE[name + "_scalar"], [cast(input, dt)], k0=other, dt=dt)
+    op.__name__ = name
+    return op
+
+
+fmod, remainder = _modulo("fmod"), _modulo("remainder")
+
+
+def _as_float_mask(cond, like):
+    return wrap(np.asarray(cond._data if isinstance(cond, Tensor) else cond, like._data.dtype))
+
+
+def where(condition, input=None, other=None):
+    if input is None and other is None:
+        return tuple(wrap(i) for i in np.nonzero(condition._data))
+    if not isinstance(input, Tensor):
+        input = wrap(np.asarray(input, dtypes.result_type(other, input).np
+                                if isinstance(other, Tensor) else dtypes.result_type(input).np))
+    if not isinstance(other, Tensor):
+        other = wrap(np.asarray(other, dtypes.result_type(input, other).np))
+    dt = dtypes.result_type(input, other)
+    a, b = cast(input, dt), cast(other, dt)
+    return apply(CODE["where"], [a, b, _as_float_mask(condition, a)], dt=dt)
+
+
+def masked_fill(input, mask, value):
+    if mask.dtype is not dtypes.bool_:
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
+                           f"{mask.dtype.name}")
+    value = value.item() if isinstance(value, Tensor) else value
+    return apply(CODE["masked_fill"], [input, _as_float_mask(mask, input)], k0=value)
+
+
+def lerp(input, end, weight):
+    if isinstance(weight, Tensor):
+        return apply(CODE["lerp_tensor"], [input, cast(end, input.dtype), cast(weight, input.dtype)])
+    return apply(CODE["lerp"], [input, cast(end, input.dtype)], k0=weight)
+
+
+def leaky_relu(input, negative_slope=0.01):
+    return apply(CODE["leaky_relu"], [input], k0=negative_slope)
+
+
+def gelu(input, approximate="none"):
+    return apply(CODE["gelu"], [input], k0=float(approximate == "tanh"))
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    return apply(CODE["softplus"], [input], k0=beta, k1=threshold)
+
+
+def elu(input, alpha=1.0):
+    return apply(CODE["elu"], [input], k0=alpha)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0):
+    return apply(CODE["hardtanh"], [input], k0=min_val, k1=max_val)
 
 
 def clamp(input, min=None, max=None):
@@ -100,32 +224,6 @@ def clone(input):
     return apply(CODE["clone"], [input])
 
 
-def _reduce(name, input, dim, keepdim, dt):
-    x = cast(input, dt)
-    if dim is None:
-        dims, form = range(x.ndim), name
-    else:
-        dims = {_dim(d, x.ndim) for d in (dim if isinstance(dim, (tuple, list)) else (dim,))}
-        dims, form = (dims if x.ndim else ()), name + "_dim"
-    count = int(np.prod([x.shape[d] for d in dims], dtype=np.int64))
-    k0 = 1.0 if name == "sum" else 1.0 / count if count else np.nan
-    mask = builtins.sum(1 << d for d in dims)
-    return apply(CODE[form], [x], k0=k0, k1=float(keepdim), ki=mask, dt=dt)
-
-
-def sum(input, dim=None, keepdim=False, *, dtype=None):
-    dt = dtype or (input.dtype if input.dtype.is_floating_point else dtypes.int64)
-    return _reduce("sum", input, dim, keepdim, dt)
-
-
-def mean(input, dim=None, keepdim=False, *, dtype=None):
-    dt = dtype or input.dtype
-    if not dt.is_floating_point:
-        raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a "
-                           f"floating point or complex dtype. Got: {input.dtype.name.capitalize()}")
-    return _reduce("mean", input, dim, keepdim, dt)
-
-
 def _compare(ufunc):
     def compare(input, other):
         y = other._data if isinstance(other, Tensor) else other
@@ -139,14 +237,6 @@ eq, ne, lt, le, gt, ge = (_compare(u) for u in (np.equal, np.not_equal, np.less,
                                                 np.greater, np.greater_equal))
 
 
-def all(input):
-    return wrap(np.asarray(np.all(input._data)))
-
-
-def any(input):
-    return wrap(np.asarray(np.any(input._data)))
-
-
 def equal(input, other):
     return input.shape == other.shape and bool(np.array_equal(input._data, other._data))
 
@@ -155,22 +245,19 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     return bool(np.allclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
-def norm(input, p=2):
-    if p != 2:
-        raise NotImplementedError("only the 2-norm is implemented so far")
-    return sqrt(sum(mul(input, input)))
-
-
 METHODS = dict(
     add=add, sub=sub, mul=mul, div=div, pow=pow, neg=neg, exp=exp, log=log, sqrt=sqrt,
     sin=sin, cos=cos, tan=tan, tanh=tanh, sigmoid=sigmoid, relu=relu, abs=abs, clamp=clamp,
-    clip=clamp, clone=clone, sum=sum, mean=mean, eq=eq, ne=ne, lt=lt, le=le, gt=gt, ge=ge,
-    all=all, any=any, equal=equal, allclose=allclose, norm=norm, negative=neg, multiply=mul,
-    subtract=sub, divide=div, true_divide=div,
+    clip=clamp, clone=clone, eq=eq, ne=ne, lt=lt, le=le, gt=gt, ge=ge,
+    equal=equal, allclose=allclose, negative=neg, multiply=mul,
+    subtract=sub, divide=div, true_divide=div, log1p=log1p, expm1=expm1, exp2=exp2, log2=log2,
+    log10=log10, rsqrt=rsqrt, reciprocal=reciprocal, erf=erf, sign=sign, floor=floor, ceil=ceil,
+    round=round, square=square, maximum=maximum, minimum=minimum, atan2=atan2, fmod=fmod,
+    remainder=remainder, masked_fill=masked_fill, lerp=lerp, __mod__=remainder,
     __add__=add, __radd__=add, __sub__=sub, __rsub__=rsub, __mul__=mul, __rmul__=mul,
     __truediv__=div, __rtruediv__=lambda x, y: _binary("div", x, y, reflected=True,
                                                        dt=float_dtype(x, y)),
-    __pow__=pow, __rpow__=lambda x, y: _binary("pow", x, y, reflected=True),
+    __pow__=pow, __rpow__=_rpow,
     __neg__=neg, __abs__=abs, __eq__=eq, __ne__=ne, __lt__=lt, __le__=le, __gt__=gt, __ge__=ge,
 )
 for _name, _f in METHODS.items():

@@ -6,9 +6,10 @@ from .autograd.grad_mode import is_grad_enabled
 from .kernels import layout as L
 from .optable import CODE, OPS
 from .tape import current
-from .tensor import Tensor, slot_on
+from .tensor import Tensor, counter, slot_on
 
 TO_COPY = CODE["to_copy"]
+INT64 = dtypes.int64.code
 
 
 def wrap(data, requires_grad=False):
@@ -18,6 +19,8 @@ def wrap(data, requires_grad=False):
     t._slot = -1
     t._tape = None
     t._grad = None
+    t._vc = None
+    t._hooks = None
     return t
 
 
@@ -31,17 +34,38 @@ def apply(code, inputs, k0=0.0, k1=0.0, ki=0, dt=None):
         data = np.asarray(data, dt.np)
     if not any(x._rg for x in inputs) or not is_grad_enabled():
         return wrap(data)
-    if not data.flags.c_contiguous:
-        data = np.ascontiguousarray(data)
     return _recorded(code, inputs, data, dt, float(k0), float(k1), ki)
 
 
-def _recorded(code, inputs, data, dt, k0, k1, ki):
+def _recorded(code, inputs, data, dt, k0, k1, ki, index=None):
+    """The output tensor keeps `data` as is (a strided view stays a view, as
+    in torch); its slot holds a C-contiguous copy where it is not one. An
+    index map (structural ops) becomes input c."""
     tape = current()
     slots = [slot_on(x, tape) for x in inputs] + [-1] * (3 - len(inputs))
+    versions = [0 if x._vc is None else int(x._vc[0]) for x in inputs] + [0] * (3 - len(inputs))
+    if index is not None:
+        slots[2] = tape.new_slot(np.ascontiguousarray(index, np.int64), -1, INT64)
+        tape.release(slots[2])           # the record alone keeps it
+    value = data if data.flags.c_contiguous else np.ascontiguousarray(data)
     out = wrap(data, True)
-    out._slot = tape.record(code, slots[0], slots[1], slots[2], data, dt.code | L.RG, k0, k1, ki)
+    out._slot = tape.record(code, slots[0], slots[1], slots[2], value, dt.code | L.RG, k0, k1, ki,
+                            versions)
     out._tape = tape
+    return out
+
+
+def structural(code, x, data, index=None):
+    """Record a view or indexing op whose forward already ran (shape_ops.py).
+    A NumPy view of x's memory shares x's version counter, as torch's views do."""
+    if type(data) is not np.ndarray:
+        data = np.asarray(data)
+    if not (x._rg and is_grad_enabled()):
+        out = wrap(data)
+    else:
+        out = _recorded(code, [x], data, x.dtype, 0.0, 0.0, 0, index)
+    if data.base is not None and np.may_share_memory(data, x._data):
+        out._vc = counter(x)
     return out
 
 

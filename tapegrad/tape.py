@@ -27,13 +27,15 @@ import numpy as np
 from .kernels import layout as L
 from .kernels.lifetime import reachable
 from .kernels.memory import address
-from .optable import OPS
+from .optable import CODE, OPS
 
 _REC = struct.Struct(f"{L.REC_COLS}i")
 _CONST = struct.Struct("2d")
 _KI = struct.Struct("q")
 _SLOT = struct.Struct(f"{L.SLOT_COLS}q")
-_SAVES = np.array([bool(op.saves) for op in OPS])
+_BITS = dict(a=L.SAVES_A, b=L.SAVES_B, c=L.SAVES_C, y=L.SAVES_Y, k=L.SAVES_K)
+SAVES = np.array([sum(_BITS[v] for v in op.saves) for op in OPS], np.int64)
+FUNCTION = CODE["function"]
 
 
 class Tape:
@@ -48,6 +50,9 @@ class Tape:
         self.goff = np.full(capacity, -1, np.int64)   # the sweep's scratch
         self.arrays = []                               # slot -> its data
         self.owners = {}         # slot -> weakref of the tensor collecting its .grad
+        self.counters = {}       # slot -> version counter of its storage (when it has one)
+        self.hooks = {}          # slot -> hooks of the non-leaf tensor it holds
+        self.functions = {}      # ki of a custom Function's records -> its context
         self.free = []
         self.shapes = np.zeros((64, L.SHAPE_COLS), np.int64)
         self.shape_ids = {}
@@ -73,7 +78,7 @@ class Tape:
         return sid
 
     # -- slots ------------------------------------------------------------
-    def new_slot(self, array, rec, flags):
+    def new_slot(self, array, rec, flags, counter=None):
         """A slot for `array` (C-contiguous), held once by the caller."""
         if self.free:
             s = self.free.pop()
@@ -85,7 +90,9 @@ class Tape:
             self.arrays.append(array)
             self.n_slots = s + 1
         _SLOT.pack_into(self.slot_i, s * _SLOT.size, address(array) if array.size else 0,
-                        self._shape_id(array.shape), rec, flags)
+                        self._shape_id(array.shape), rec, flags, 0, 0)
+        if counter is not None:
+            self.set_counter(s, counter)
         self.refs[s] = 1
         self.held_bytes += array.nbytes
         return s
@@ -95,6 +102,12 @@ class Tape:
         self.slot_i = np.concatenate([self.slot_i, np.zeros_like(self.slot_i)])
         self.refs = np.concatenate([self.refs, np.zeros(n, np.int32)])
         self.goff = np.concatenate([self.goff, np.full(n, -1, np.int64)])
+
+    def set_counter(self, s, counter):
+        """From now on backward checks slot s's saved value against `counter`."""
+        self.counters[s] = counter
+        self.slot_i[s, L.VC_ADDR] = address(counter)
+        self.slot_i[s, L.VC_SEEN] = counter[0]
 
     def set_flag(self, s, bit, on=True):
         f = int(self.slot_i[s, L.FLAGS])
@@ -107,8 +120,9 @@ class Tape:
         self.refs[s] -= 1
 
     # -- records ----------------------------------------------------------
-    def record(self, code, a, b, c, out, flags, k0=0.0, k1=0.0, ki=0):
-        """Append one record; returns the new output slot (held once)."""
+    def record(self, code, a, b, c, out, flags, k0=0.0, k1=0.0, ki=0, versions=(0, 0, 0)):
+        """Append one record; returns the new output slot (held once).
+        `versions`: the versions of inputs a/b/c now (0 for no counter)."""
         r = self.n_rec
         if r == len(self.rec_k):
             if not self._maybe_reclaim(force=True):
@@ -118,7 +132,7 @@ class Tape:
             self._maybe_reclaim()
             r = self.n_rec
         s = self.new_slot(out, r, flags)
-        _REC.pack_into(self.rec_i, r * _REC.size, code, a, b, c, s, 0)
+        _REC.pack_into(self.rec_i, r * _REC.size, code, a, b, c, s, 0, *versions)
         _CONST.pack_into(self.rec_f, r * _CONST.size, k0, k1)
         _KI.pack_into(self.rec_k, r * _KI.size, ki)
         self.n_rec = r + 1
@@ -142,7 +156,8 @@ class Tape:
         return self.n_rec <= 3 * before // 4
 
     def reclaim(self):
-        live_rec, live_slot = reachable(self.n_rec, self.n_slots, self.rec_i, self.refs, _SAVES)
+        live_rec, live_slot = reachable(self.n_rec, self.n_slots, self.rec_i, self.slot_i,
+                                        self.shapes, self.refs, SAVES, FUNCTION)
         keep = np.flatnonzero(live_rec)
         n = len(keep)
         new_index = np.full(self.n_rec + 1, -1, np.int64)   # index -1 maps to -1
@@ -160,8 +175,12 @@ class Tape:
             if array is not None:
                 self.held_bytes -= array.nbytes
                 self.arrays[s] = None
-                self.owners.pop(s, None)
+                for table in (self.owners, self.counters, self.hooks):
+                    table.pop(s, None)
                 self.free.append(s)
+        alive = set(self.rec_k[:n][self.rec_i[:n, L.OP] == FUNCTION].tolist())
+        for key in [k for k in self.functions if k not in alive]:
+            del self.functions[key]
 
 
 _local = threading.local()

@@ -16,6 +16,27 @@ class Size(tuple):
         return int(np.prod(self, dtype=np.int64))
 
 
+def counter(x):
+    """x's storage's version counter (an int64 array of one element, shared
+    with views and detach(), not with .data), made on first need: tensors
+    never changed in place carry none and record version 0."""
+    vc = x._vc
+    if vc is None:
+        vc = x._vc = np.zeros(1, np.int64)
+        if x._slot >= 0:
+            x._tape.set_counter(x._slot, vc)
+    return vc
+
+
+def bump(x):
+    """An in-place change of x's storage."""
+    counter(x)[0] += 1
+
+
+def version(x):
+    return 0 if x._vc is None else int(x._vc[0])
+
+
 def slot_on(x, tape):
     """x's slot on `tape`, made on first use for a leaf. A leaf's slot
     aliases its data, so updates under no_grad are seen by later records;
@@ -31,10 +52,10 @@ def slot_on(x, tape):
     if data.flags.c_contiguous:
         if s >= 0:
             x._tape.release(s)
-        s = x._slot = tape.new_slot(data, -1, flags)
+        s = x._slot = tape.new_slot(data, -1, flags, x._vc)
         x._tape = tape
     else:
-        s = tape.new_slot(np.ascontiguousarray(data), -1, flags)
+        s = tape.new_slot(np.ascontiguousarray(data), -1, flags, x._vc)
         tape.release(s)
     if x._rg:
         tape.owners[s] = weakref.ref(x)
@@ -42,7 +63,7 @@ def slot_on(x, tape):
 
 
 class Tensor:
-    __slots__ = ("_data", "_rg", "_slot", "_tape", "_grad", "__weakref__")
+    __slots__ = ("_data", "_rg", "_slot", "_tape", "_grad", "_vc", "_hooks", "__weakref__")
     __hash__ = object.__hash__
 
     def __new__(cls, *args, **kwargs):
@@ -166,7 +187,7 @@ class Tensor:
 
     @property
     def is_leaf(self):
-        return self._slot < 0 or self._tape.slot_i[self._slot, L.REC] < 0
+        return bool(self._slot < 0 or self._tape.slot_i[self._slot, L.REC] < 0)
 
     @property
     def grad_fn(self):
@@ -204,13 +225,29 @@ class Tensor:
     def retains_grad(self):
         return not self.is_leaf and bool(self._tape.slot_i[self._slot, L.FLAGS] & L.WANTS)
 
-    def backward(self, gradient=None, retain_graph=None, create_graph=False):
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         from .autograd.engine import backward
-        backward(self, gradient, retain_graph, create_graph)
+        backward(self, gradient, retain_graph, create_graph, inputs)
+
+    def register_hook(self, hook):
+        """hook(grad) runs when this tensor's gradient is complete and may
+        return a replacement. Returns a handle whose remove() drops it."""
+        if not self._rg:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._hooks is None:
+            self._hooks = {}
+        handle = RemovableHandle(self._hooks)
+        self._hooks[handle.id] = hook
+        if not self.is_leaf:
+            self._tape.hooks[self._slot] = self._hooks
+            self._tape.set_flag(self._slot, L.HOOK)
+        return handle
 
     def detach(self):
         from .record import wrap
-        return wrap(self._data)
+        out = wrap(self._data)
+        out._vc = counter(self)           # an alias: in-place changes show in both
+        return out
 
     def detach_(self):
         if self._slot >= 0:
@@ -220,8 +257,13 @@ class Tensor:
         return self
 
     @property
+    def _version(self):
+        return version(self)
+
+    @property
     def data(self):
-        return self.detach()
+        from .record import wrap
+        return wrap(self._data)           # shares memory, not the version counter
 
     @data.setter
     def data(self, other):
@@ -229,6 +271,23 @@ class Tensor:
         if self.is_leaf and self._slot >= 0:   # next use makes a slot on the new data
             self._tape.release(self._slot)
             self._slot = -1
+
+
+class RemovableHandle:
+    _next = 0
+
+    def __init__(self, hooks):
+        self.hooks, self.id = hooks, RemovableHandle._next
+        RemovableHandle._next += 1
+
+    def remove(self):
+        self.hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
 
 
 def _dim(dim, ndim):

@@ -1,3 +1,4 @@
 """tapegrad.autograd: the user-facing autograd API."""
-from .engine import backward
+from .engine import backward, grad
+from .function import Function, FunctionCtx
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled

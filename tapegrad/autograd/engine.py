@@ -1,84 +1,230 @@
-"""backward(): checks in Python, then the compiled sweep (kernels/sweep.py).
+"""backward() and grad(): checks in Python, then the compiled sweep
+(kernels/sweep.py), re-entered only for hooks and custom Functions.
 
 Every check runs before the tape is touched, so an error leaves the tape
 and every tensor as they were.
 """
+import re
+
 import numpy as np
 
 from ..kernels import layout as L
 from ..kernels.sweep import plan, run
-from ..tape import _SAVES
+from ..optable import OPS
+from ..tape import FUNCTION, SAVES
+from .grad_mode import no_grad
 
 _FREED = ("Trying to backward through the graph a second time (or directly access saved tensors "
           "after they have already been freed). Saved intermediate values of the graph are freed "
           "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
           "backward through the graph a second time or if you need to access saved tensors after "
           "calling backward.")
+_LEGACY = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",
+           "bool": "BoolTensor"}
 
 
-def _seed(t, gradient):
+def _seed(t, gradient, i=0):
     if gradient is None:
         if t.numel() != 1:
             raise RuntimeError("grad can be implicitly created only for scalar outputs")
         return np.ones(t._data.shape, t._data.dtype)
-    g = getattr(gradient, "_data", gradient)
-    g = np.asarray(g)
+    g = np.asarray(getattr(gradient, "_data", gradient))
     if g.shape != t._data.shape:
-        raise RuntimeError(f"Mismatch in shape: grad_output[0] has a shape of "
-                           f"tapegrad.Size({list(g.shape)}) and output[0] has a shape of "
+        raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
+                           f"tapegrad.Size({list(g.shape)}) and output[{i}] has a shape of "
                            f"tapegrad.Size({list(t._data.shape)}).")
     return g.astype(t._data.dtype, copy=False)
+
+
+def _as_list(x):
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+class _Sweep:
+    """One backward pass: the plan's offsets and arenas, and the loop that
+    alternates between the compiled sweep and Python (hooks, Functions)."""
+
+    def __init__(self, tape, roots, seeds):
+        self.tape = tape
+        nested = tape.sweeping > 0     # a backward inside a hook keeps its own scratch
+        self.goff = np.full(len(tape.goff), -1, np.int64) if nested else tape.goff
+        slots = np.array([t._slot for t in roots], np.int64)
+        wanted = np.empty(tape.n_slots, np.int64)
+        n32, n64, n_wanted, bad_rec, bad_slot = plan(slots, tape.rec_i, tape.slot_i, tape.shapes,
+                                                     SAVES, self.goff, wanted)
+        if bad_rec >= 0:
+            raise RuntimeError(_FREED if bad_slot < 0 else self._modified(bad_rec, bad_slot))
+        self.wanted = wanted[:n_wanted].tolist()
+        self.arenas = {0: self._arena(0, n32, nested), 1: self._arena(1, n64, nested)}
+        for t, seed in zip(roots, seeds):
+            self.grad(t._slot)[...] += seed.reshape(-1)
+        self.start = max(int(tape.slot_i[t._slot, L.REC]) for t in roots)
+
+    def _arena(self, code, size, fresh):
+        """The gradient arena of one dtype, zeroed for `size` elements. Kept
+        between calls: fresh pages cost more than zeroing reused ones."""
+        tape = self.tape
+        if fresh:
+            return np.zeros(size, tape.arenas[code].dtype)
+        arena = tape.arenas[code]
+        if len(arena) < size:
+            arena = tape.arenas[code] = np.zeros(max(size, 2 * len(arena)), arena.dtype)
+        else:
+            arena[:size] = 0
+        return arena[:size]
+
+    def _modified(self, r, s):
+        tape = self.tape
+        rec = tape.rec_i[r]
+        seen = next((int(rec[v]) for c, v in ((L.A, L.VER_A), (L.B, L.VER_B), (L.C, L.VER_C))
+                     if rec[c] == s), int(tape.slot_i[s, L.VC_SEEN]))
+        vc = tape.counters[s]
+        now = int(vc[0])
+        # torch names the op that made the tensor's current value
+        current = [c for c, v in tape.counters.items() if v is vc and tape.slot_i[c, L.VC_SEEN] == now]
+        producer = int(tape.slot_i[current[-1] if current else s, L.REC])
+        what = ("" if producer < 0 else ", which is output 0 of "
+                + re.sub(r"Backward\d*$", "", OPS[tape.rec_i[producer, L.OP]].grad_fn) + ",")
+        shape = list(tape.arrays[s].shape)
+        kind = _LEGACY[tape.arrays[s].dtype.name]
+        return (f"one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: [tapegrad.{kind} {shape}]{what} is at version {now}; "
+                f"expected version {seen} instead. Hint: enable anomaly detection to find the "
+                f"operation that failed to compute its gradient, with "
+                f"tapegrad.autograd.set_detect_anomaly(True, check_nan=False).")
+
+    def grad(self, s):
+        """Slot s's gradient in the arena (a view), or None if not needed."""
+        off = self.goff[s]
+        if off < 0:
+            return None
+        dt = int(self.tape.slot_i[s, L.FLAGS]) & L.DTYPE_MASK
+        return self.arenas[dt][off:off + self.tape.arrays[s].size]
+
+    def run(self, retain):
+        tape, r, hooks_done = self.tape, self.start, -1
+        tape.sweeping += 1
+        try:
+            while True:
+                r = run(r, hooks_done, retain, tape.rec_i, tape.rec_f, tape.rec_k, tape.slot_i,
+                        tape.shapes, self.goff, self.arenas[0], self.arenas[1])
+                if r < 0:
+                    return
+                o = int(tape.rec_i[r, L.OUT])
+                if tape.slot_i[o, L.FLAGS] & L.HOOK and r != hooks_done:
+                    self._run_hooks(tape.hooks.get(o), self.grad(o), tape.arrays[o].shape)
+                    hooks_done = r
+                else:
+                    from .function import backward_of
+                    r = backward_of(self, r, retain) - 1
+                    hooks_done = -1
+        finally:
+            tape.sweeping -= 1
+
+    @staticmethod
+    def _run_hooks(hooks, g, shape):
+        """Hooks in registration order; each may replace the gradient."""
+        from ..record import wrap
+        if not hooks:
+            return
+        current = wrap(g.reshape(shape).copy())
+        for hook in list(hooks.values()):
+            new = hook(current)
+            if new is not None:
+                current = new
+        g[...] = current._data.reshape(-1)
 
 
 def _accumulate(t, g):
     """Adds gradient g into t.grad (a new tensor the first time)."""
     from ..record import wrap
+    g = g.reshape(t._data.shape)
     if t._grad is None:
-        t._grad = wrap(g.reshape(t._data.shape).copy())
+        t._grad = wrap(g.astype(t._data.dtype, copy=True))
     else:
-        t._grad._data += g.reshape(t._data.shape)
+        t._grad._data += g
 
 
-def backward(t, gradient=None, retain_graph=None, create_graph=False):
+def _check(tensors, grad_tensors):
+    tensors = _as_list(tensors)
+    grads = _as_list(grad_tensors) if grad_tensors is not None else [None] * len(tensors)
+    if len(grads) != len(tensors):
+        raise RuntimeError(f"got {len(grads)} tensors and {len(tensors)} gradients")
+    for t in tensors:
+        if not t._rg:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a "
+                               "grad_fn")
+    seeds = [_seed(t, g, i) for i, (t, g) in enumerate(zip(tensors, grads))]
+    tapes = {id(t._tape) for t in tensors if not t.is_leaf}
+    if len(tapes) > 1:
+        raise RuntimeError("these outputs were recorded in different threads; differentiate "
+                           "each in the thread that built it")
+    return tensors, seeds
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulates d(tensors)/d(leaf) into every reachable leaf's .grad."""
     if create_graph:
         raise NotImplementedError("create_graph=True (higher-order gradients) is not supported yet")
-    if not t._rg:
-        raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
-    seed = _seed(t, gradient)
-    if t.is_leaf:
-        _accumulate(t, seed)
+    tensors, seeds = _check(tensors, grad_tensors)
+    graph = [(t, s) for t, s in zip(tensors, seeds) if not t.is_leaf]
+    for t, s in zip(tensors, seeds):
+        if t.is_leaf:
+            _accumulate(t, _leaf_hooks(t, s))
+    if not graph:
         return
-    tape, s = t._tape, t._slot
-    root = int(tape.slot_i[s, L.REC])
-    wanted = np.empty(tape.n_slots, np.int64)
-    n32, n64, n_wanted, freed = plan(root, tape.rec_i, tape.slot_i, tape.shapes, _SAVES,
-                                     tape.goff, wanted)
-    if freed >= 0:
-        raise RuntimeError(_FREED)
-    g32, g64 = _arena(tape, 0, n32), _arena(tape, 1, n64)
-    arena = g32 if t._data.dtype == np.float32 else g64
-    arena[:seed.size] = seed.reshape(-1)
-    tape.sweeping += 1
-    try:
-        run(root, bool(retain_graph), tape.rec_i, tape.rec_f, tape.rec_k, tape.slot_i,
-            tape.shapes, tape.goff, g32, g64)
-    finally:
-        tape.sweeping -= 1
-    for w in wanted[:n_wanted].tolist():
+    sweep = _Sweep(graph[0][0]._tape, [t for t, _ in graph], [s for _, s in graph])
+    sweep.run(bool(retain_graph))
+    tape = sweep.tape
+    only = None if inputs is None else {id(x) for x in _as_list(inputs)}
+    for w in sweep.wanted:
         owner = tape.owners.get(w)
         owner = owner and owner()
-        if owner is not None:
-            off = tape.goff[w]
-            grads = g32 if owner._data.dtype == np.float32 else g64
-            _accumulate(owner, grads[off:off + owner._data.size])
+        if owner is not None and (only is None or id(owner) in only):
+            g = sweep.grad(w)
+            _accumulate(owner, _leaf_hooks(owner, g) if owner.is_leaf else g)
 
 
-def _arena(tape, code, size):
-    """The gradient arena of one dtype, zeroed for `size` elements. Kept
-    between calls: fresh pages cost more than zeroing reused ones."""
-    arena = tape.arenas[code]
-    if len(arena) < size:
-        arena = tape.arenas[code] = np.zeros(max(size, 2 * len(arena)), arena.dtype)
-    else:
-        arena[:size] = 0
-    return arena[:size]
+def _leaf_hooks(t, g):
+    if t._hooks:
+        g = g.copy()
+        _Sweep._run_hooks(t._hooks, g.reshape(-1), t._data.shape)
+    return g
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=None, is_grads_batched=False, materialize_grads=False):
+    """d(outputs)/d(inputs), returned as a tuple; .grad is left alone."""
+    if create_graph:
+        raise NotImplementedError("create_graph=True (higher-order gradients) is not supported yet")
+    single = not isinstance(inputs, (list, tuple))
+    inputs = _as_list(inputs)
+    outputs, seeds = _check(outputs, grad_outputs)
+    for x in inputs:
+        if not x._rg:
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
+    graph = [(t, s) for t, s in zip(outputs, seeds) if not t.is_leaf]
+    results = [None] * len(inputs)
+    for t, s in zip(outputs, seeds):
+        for i, x in enumerate(inputs):
+            if x is t:
+                results[i] = s.copy() if results[i] is None else results[i] + s
+    if graph:
+        tape = graph[0][0]._tape
+        sweep = _Sweep(tape, [t for t, _ in graph], [s for _, s in graph])
+        sweep.run(bool(retain_graph))
+        for i, x in enumerate(inputs):
+            g = sweep.grad(x._slot) if x._slot >= 0 and x._tape is tape else None
+            if g is not None:
+                g = g.reshape(x._data.shape).copy()
+                results[i] = g if results[i] is None else results[i] + g
+    from ..record import wrap
+    out = []
+    for x, g in zip(inputs, results):
+        if g is None and not (allow_unused or materialize_grads):
+            raise RuntimeError("One of the differentiated Tensors appears to not have been used in "
+                               "the graph. Set allow_unused=True if this is the desired behavior.")
+        if g is None and materialize_grads:
+            g = np.zeros_like(x._data)
+        out.append(None if g is None else wrap(g))
+    return tuple(out)

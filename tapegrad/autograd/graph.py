@@ -4,14 +4,30 @@ A node holds its output slot (one count in tape.refs), which keeps the
 record and its history alive as long as the node is, as PyTorch's grad_fn
 keeps its graph alive.
 """
+import weakref
+
 from ..kernels import layout as L
 from ..optable import OPS
 
 _classes = {}
 
+# The inputs torch lists in next_functions, where they differ from the
+# record's first `arity` columns: a Python number of + - * / shows as
+# (None, 0) (NUMBER), a condition or mask is no input, and nn.Linear's
+# AddmmBackward0 lists bias, input, weight.
+NUMBER = -2
+_INPUTS = {"add_scalar": (L.A, NUMBER), "sub_scalar": (L.A, NUMBER),
+           "mul_scalar": (L.A, NUMBER), "div_scalar": (L.A, NUMBER),
+           "rdiv_scalar": (L.A, NUMBER), "where": (L.A, L.B), "masked_fill": (L.A,),
+           "nll_loss": (L.A,), "linear": (L.C, L.A, L.B)}
+
+# One view per slot while it lives, so `y.grad_fn is y.grad_fn` as in torch.
+_views = weakref.WeakKeyDictionary()     # tape -> {slot: Node} (weak values)
+_accumulators = weakref.WeakKeyDictionary()   # tape -> {slot: AccumulateGrad}
+
 
 class Node:
-    __slots__ = ("_tape", "_slot")
+    __slots__ = ("_tape", "_slot", "__weakref__")
 
     def name(self):
         return type(self).__name__
@@ -27,12 +43,20 @@ class Node:
     def next_functions(self):
         tape, r = self._tape, self._rec
         out = []
-        for col in (L.A, L.B, L.C)[:OPS[tape.rec_i[r, L.OP]].arity]:
-            s = int(tape.rec_i[r, col])
+        op = OPS[tape.rec_i[r, L.OP]]
+        if op.name == "function":     # a custom Function lists its inputs in slot c
+            inputs = tape.arrays[int(tape.rec_i[r, L.C])].tolist()
+        else:
+            cols = _INPUTS.get(op.name, (L.A, L.B, L.C)[:op.arity])
+            inputs = [-1 if col == NUMBER else int(tape.rec_i[r, col]) for col in cols]
+        for s in inputs:
+            if s < 0:
+                out.append((None, 0))
+                continue
             if tape.slot_i[s, L.REC] >= 0:
                 out.append((node(tape, s), 0))
             elif tape.slot_i[s, L.FLAGS] & L.RG:
-                out.append((AccumulateGrad(tape, s), 0))
+                out.append((accumulator(tape, s), 0))
             else:
                 out.append((None, 0))
         return tuple(out)
@@ -42,7 +66,9 @@ class Node:
 
 
 class AccumulateGrad:
-    __slots__ = ("variable",)
+    """The node that adds a leaf's gradient into its .grad."""
+    __slots__ = ("variable", "__weakref__")
+    next_functions = ()
 
     def __init__(self, tape, s):
         ref = tape.owners.get(s)
@@ -51,9 +77,39 @@ class AccumulateGrad:
     def name(self):
         return "torch::autograd::AccumulateGrad"
 
+    def __repr__(self):
+        return f"<AccumulateGrad object at {id(self):#x}>"
+
+
+def accumulator(tape, s):
+    """Leaf slot s's AccumulateGrad: the same object while it lives and
+    its leaf still owns the slot."""
+    cache = _accumulators.get(tape)
+    if cache is None:
+        cache = _accumulators[tape] = weakref.WeakValueDictionary()
+    acc = cache.get(s)
+    ref = tape.owners.get(s)
+    if acc is None or acc.variable is not (ref and ref()):
+        acc = cache[s] = AccumulateGrad(tape, s)
+    return acc
+
 
 def node(tape, slot):
-    name = OPS[tape.rec_i[tape.slot_i[slot, L.REC], L.OP]].grad_fn
+    cache = _views.get(tape)
+    if cache is None:
+        cache = _views[tape] = weakref.WeakValueDictionary()
+    n = cache.get(slot)
+    if n is not None and n._rec >= 0:
+        return n
+    n = cache[slot] = _new_node(tape, slot)
+    return n
+
+
+def _new_node(tape, slot):
+    r = tape.slot_i[slot, L.REC]
+    name = OPS[tape.rec_i[r, L.OP]].grad_fn
+    if name == "FunctionBackward":       # a custom Function: named after its class
+        name = tape.functions[int(tape.rec_k[r])]._name
     cls = _classes.get(name)
     if cls is None:
         cls = _classes[name] = type(name, (Node,), {"__slots__": ()})

@@ -1,0 +1,1 @@
+"""Benchmarks (a package, so its module names never clash with tests/)."""

@@ -1,0 +1,103 @@
+"""Matrix products on BLAS: Numba's np.dot calls it for contiguous 2-D float
+blocks (it needs SciPy). Batched and broadcast cases loop over 2-D blocks.
+Eager forward and the backward sweep use these same kernels."""
+import numpy as np
+
+from .jit import jit
+from .memory import NDIM
+
+
+@jit(inline="always")
+def _dims(sa, sb, sy):
+    """(n, k, m, batch dims of a, of b, of y, number of batches) of a @ b,
+    with a 1-D a taken as (1, k) and a 1-D b as (k, 1)."""
+    na, nb = sa[NDIM], sb[NDIM]
+    n, k = (1, sa[2]) if na == 1 else (sa[2 + na - 2], sa[2 + na - 1])
+    m = 1 if nb == 1 else sb[2 + nb - 1]
+    ab, bb = max(na - 2, 0), max(nb - 2, 0)
+    yb = max(ab, bb)
+    batches = 1
+    for d in range(yb):
+        batches *= sy[2 + d]
+    return n, k, m, ab, bb, yb, batches
+
+
+@jit(inline="always")
+def _batch(t, sy, yb, sx, xb):
+    """Batch t of the output, as a batch index of an input (broadcast)."""
+    j, stride, rem = 0, 1, t
+    for d in range(yb - 1, yb - xb - 1, -1):
+        n = sy[2 + d]
+        c = rem % n
+        rem //= n
+        size = sx[2 + d - (yb - xb)]
+        if size != 1:
+            j += c * stride
+        stride *= size
+    return j
+
+
+@jit
+def matmul_into(Y, A, B, sy, sa, sb):
+    n, k, m, ab, bb, yb, batches = _dims(sa, sb, sy)
+    for t in range(batches):
+        ia, ib = _batch(t, sy, yb, sa, ab), _batch(t, sy, yb, sb, bb)
+        out = Y[t * n * m:(t + 1) * n * m].reshape((n, m))
+        if k == 0:
+            out[:] = 0
+        else:
+            np.dot(A[ia * n * k:(ia + 1) * n * k].reshape((n, k)),
+                   B[ib * k * m:(ib + 1) * k * m].reshape((k, m)), out)
+
+
+@jit
+def matmul_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
+    """dA += G @ B^T, dB += A^T @ G, per batch (broadcast batches accumulate)."""
+    n, k, m, ab, bb, yb, batches = _dims(sa, sb, sy)
+    if k == 0:
+        return
+    for t in range(batches):
+        ia, ib = _batch(t, sy, yb, sa, ab), _batch(t, sy, yb, sb, bb)
+        g = G[t * n * m:(t + 1) * n * m].reshape((n, m))
+        if GA.size:
+            ga = GA[ia * n * k:(ia + 1) * n * k].reshape((n, k))
+            ga += np.dot(g, B[ib * k * m:(ib + 1) * k * m].reshape((k, m)).T)
+        if GB.size:
+            gb = GB[ib * k * m:(ib + 1) * k * m].reshape((k, m))
+            gb += np.dot(A[ia * n * k:(ia + 1) * n * k].reshape((n, k)).T, g)
+
+
+@jit
+def linear_into(Y, X, W, bias, rows):
+    """Y = X @ W^T + bias for X (rows, in), W (out, in): PyTorch's addmm."""
+    n_out = W.shape[0] if W.ndim == 2 else 1
+    n_in = X.size // rows if rows else 0
+    w = W.reshape((n_out, n_in))
+    out = Y.reshape((rows, n_out))
+    if rows and n_in:
+        np.dot(X.reshape((rows, n_in)), w.T, out)
+    else:
+        out[:] = 0
+    if bias.size:
+        for r in range(rows):
+            for j in range(n_out):
+                out[r, j] += bias[j]
+
+
+@jit
+def linear_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
+    """Y = A @ B^T + C with A (rows, in), B (out, in), C (out,)."""
+    n_out = sb[2]
+    n_in = sb[3]
+    rows = A.size // n_in if n_in else 0
+    if rows == 0 or n_in == 0:
+        return
+    g = G.reshape((rows, n_out))
+    if GA.size:
+        GA.reshape((rows, n_in))[:] += np.dot(g, B.reshape((n_out, n_in)))
+    if GB.size:
+        GB.reshape((n_out, n_in))[:] += np.dot(g.T, A.reshape((rows, n_in)))
+    if GC.size:
+        for r in range(rows):
+            for j in range(n_out):
+                GC[j] += g[r, j]

@@ -1,0 +1,36 @@
+"""VJP kernels of structural ops: views, indexing, cat. Same signature as the
+generated kernels: (G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc)."""
+
+from .jit import jit
+from .memory import dim_split
+
+
+@jit
+def copy_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
+    """reshape / view / squeeze / unsqueeze: same elements in the same order."""
+    for i in range(GA.size):
+        GA[i] += G[i]
+
+
+@jit
+def take_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
+    """Output element i is input element I[i] (permute, expand, indexing,
+    gather, ...): scatter-add back, so repeated indices accumulate."""
+    if GA.size:
+        for i in range(G.size):
+            GA[I[i]] += G[i]
+
+
+@jit
+def cat_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
+    """Two inputs concatenated along dim ki: each takes back its block."""
+    outer, na, inner = dim_split(sa, ki)
+    nb = sb[2 + ki]
+    wa, wb = na * inner, nb * inner
+    for o in range(outer):
+        if GA.size:
+            for j in range(wa):
+                GA[o * wa + j] += G[o * (wa + wb) + j]
+        if GB.size:
+            for j in range(wb):
+                GB[o * wb + j] += G[o * (wa + wb) + wa + j]

@@ -1,0 +1,118 @@
+"""NumPy forwards of the ops whose forward is more than one NumPy call.
+
+Signature as in the op table: forward(*arrays, k0, k1, ki). Reductions
+take the reduced dims as a bitmask in ki, with KEEPDIM set to keep them.
+"""
+import numpy as np
+from scipy import special
+
+from .kernels.layout import MAXDIM, SHAPE_COLS
+from .kernels.linalg import linear_into, matmul_into
+
+KEEPDIM = 1 << 40
+
+
+def axes(ki, ndim):
+    return tuple(d for d in range(ndim) if ki >> d & 1)
+
+
+def reduction(np_reduce):
+    """A forward that calls np_reduce(a, axis=..., keepdims=..., **extra(k0))."""
+    def forward(a, k0, k1, ki):
+        return np_reduce(a, axis=axes(ki, a.ndim), keepdims=bool(ki & KEEPDIM))
+    return forward
+
+
+def var(a, k0, k1, ki):
+    with np.errstate(all="ignore"):
+        v = np.var(a, axis=axes(ki, a.ndim), ddof=k0, keepdims=bool(ki & KEEPDIM))
+        return np.sqrt(v) if k1 else v
+
+
+def norm(a, k0, k1, ki):
+    ax, keep = axes(ki, a.ndim), bool(ki & KEEPDIM)
+    m = np.abs(a)
+    if k0 == np.inf:
+        return np.amax(m, axis=ax, keepdims=keep) if a.size else np.zeros(())
+    if k0 == 1:
+        return np.sum(m, axis=ax, keepdims=keep)
+    if k0 == 2:
+        return np.sqrt(np.sum(m * m, axis=ax, keepdims=keep))
+    return np.sum(m ** k0, axis=ax, keepdims=keep) ** (1 / k0)
+
+
+def logsumexp(a, k0, k1, ki):
+    with np.errstate(all="ignore"):
+        return special.logsumexp(a, axis=axes(ki, a.ndim), keepdims=bool(ki & KEEPDIM))
+
+
+def softmax(a, k0, k1, ki):
+    e = np.exp(a - np.amax(a, axis=ki, keepdims=True))
+    return e / np.sum(e, axis=ki, keepdims=True)
+
+
+def log_softmax(a, k0, k1, ki):
+    shifted = a - np.amax(a, axis=ki, keepdims=True)
+    with np.errstate(divide="ignore"):
+        return shifted - np.log(np.sum(np.exp(shifted), axis=ki, keepdims=True))
+
+
+def _row(shape):
+    row = np.zeros(SHAPE_COLS, np.int64)
+    row[0], row[1] = len(shape), int(np.prod(shape, dtype=np.int64))
+    row[2:2 + len(shape)] = shape
+    return row
+
+
+def matmul_shape(sa, sb):
+    """The shape of a @ b, or ValueError with PyTorch's wording."""
+    if not sa or not sb:
+        raise RuntimeError("both arguments to matmul need to be at least 1D, but they are "
+                           f"{len(sa)}D and {len(sb)}D")
+    k_a = sa[-1]
+    k_b = sb[0] if len(sb) == 1 else sb[-2]
+    if k_a != k_b:
+        a2 = sa if len(sa) > 1 else (1,) + sa
+        b2 = sb if len(sb) > 1 else sb + (1,)
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied "
+                           f"({int(np.prod(a2[:-1]))}x{a2[-1]} and {b2[-2]}x{int(np.prod(b2[-1:]))})")
+    batch = np.broadcast_shapes(sa[:-2], sb[:-2])
+    return batch + sa[-2:-1] + sb[-1:] if len(sb) > 1 else batch + sa[-2:-1]
+
+
+def matmul(a, b, k0, k1, ki):
+    shape = matmul_shape(a.shape, b.shape)
+    if len(shape) > MAXDIM:
+        raise RuntimeError(f"matmul supports at most {MAXDIM} dims")
+    out = np.empty(shape, a.dtype)
+    matmul_into(out.reshape(-1), np.ascontiguousarray(a).reshape(-1),
+                np.ascontiguousarray(b).reshape(-1), _row(shape), _row(a.shape), _row(b.shape))
+    return out
+
+
+def linear(x, w, b=None, k0=0.0, k1=0.0, ki=0):
+    rows = int(np.prod(x.shape[:-1], dtype=np.int64))
+    out = np.empty(x.shape[:-1] + w.shape[:1], x.dtype)
+    bias = b if b is not None else np.zeros(0, x.dtype)
+    linear_into(out.reshape(-1), np.ascontiguousarray(x).reshape(-1), np.ascontiguousarray(w), bias, rows)
+    return out
+
+
+def nll_loss(logp, weight, target, k0, k1, ki):
+    """-weight[t] * logp[i, t] per row, times k0; summed unless ki (reduction none)."""
+    rows = np.arange(len(target))
+    picked = logp.reshape(len(target), -1)[rows, np.clip(target, 0, None)]
+    w = weight[np.clip(target, 0, None)] * (target != k1)
+    losses = -picked * w * k0
+    return losses if ki else np.sum(losses)
+
+
+def gelu(a, k0, k1, ki):
+    if k0:
+        return 0.5 * a * (1 + np.tanh(0.7978845608028654 * (a + 0.044715 * a * a * a)))
+    return 0.5 * a * (1 + special.erf(a * 0.7071067811865476))
+
+
+def softplus(a, k0, k1, ki):
+    with np.errstate(over="ignore"):
+        return np.where(a * k0 > k1, a, np.log1p(np.exp(k0 * a)) / k0)

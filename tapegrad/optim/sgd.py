@@ -1,0 +1,51 @@
+"""SGD with momentum, dampening, Nesterov, weight decay and maximize (torch 2.13)."""
+from ..kernels import optim as K
+from .optimizer import Optimizer, empty, flat, put_back, read, scalar, updating, zeros_state
+
+
+class SGD(Optimizer):
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False,
+                 *, maximize=False, foreach=None, differentiable=False, fused=None):
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if momentum < 0.0:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if differentiable:
+            raise NotImplementedError("tapegrad does not record optimizer steps on the tape; "
+                                      "use differentiable=False")
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                        nesterov=nesterov, maximize=maximize, foreach=foreach,
+                        differentiable=differentiable, fused=fused)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, defaults)
+
+    def _group_defaults(self, group):
+        for k, v in dict(nesterov=False, maximize=False, foreach=None, differentiable=False,
+                         fused=False).items():
+            group.setdefault(k, v)
+
+    @updating
+    def step(self):
+        for group in self.param_groups:
+            lr, wd = scalar(group["lr"]), group["weight_decay"]
+            momentum, dampening = group["momentum"], group["dampening"]
+            use_momentum = momentum != 0
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                c = p._data.dtype.type        # scalars in the parameter's dtype, as torch
+                buf = self.state[p].get("momentum_buffer") if use_momentum else None
+                first = use_momentum and buf is None
+                if first:
+                    buf = zeros_state(p)
+                pf = flat(p)
+                bf = flat(buf) if use_momentum else empty(pf.dtype)
+                K.sgd(pf, read(p.grad), bf, c(-lr), bool(group["maximize"]), wd != 0, c(wd),
+                      use_momentum, first, c(momentum), c(1 - dampening), bool(group["nesterov"]))
+                put_back(p, pf)
+                if use_momentum:
+                    put_back(buf, bf)
+                    self.state[p]["momentum_buffer"] = buf

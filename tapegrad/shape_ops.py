@@ -1,0 +1,293 @@
+"""Views, reshapes, indexing and joins.
+
+Every op here runs its NumPy forward first (a view of the input where NumPy
+gives one, so aliases behave as in torch). When it must be recorded, ops
+that keep the elements in order record no more than that (copy_vjp); the
+others apply the same NumPy function to a map of element indices and record
+the map, whose VJP scatters the gradient back (take_vjp). One mechanism
+serves permute, expand, flip, every form of indexing, gather and the rest.
+"""
+import builtins
+
+import numpy as np
+
+from . import dtypes
+from .autograd.grad_mode import is_grad_enabled
+from .optable import CODE
+from .record import apply, cast, structural, wrap
+from .tensor import Tensor, _dim, bump
+
+
+def take(x, fn, name):
+    """fn(x) for a NumPy function fn that rearranges or selects elements."""
+    data = fn(x._data)
+    index = fn(np.arange(x.numel()).reshape(x.shape)) if x._rg and is_grad_enabled() else None
+    return structural(CODE[name], x, data, index)
+
+
+def _same_order(x, shape, name):
+    return structural(CODE[name], x, x._data.reshape(shape))
+
+
+def _shape_arg(shape):
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+
+
+def _infer(x, shape):
+    try:
+        return np.broadcast_to(0, (x.numel(),)).reshape(shape).shape
+    except ValueError:
+        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {x.numel()}") from None
+
+
+def reshape(x, *shape):
+    shape = _infer(x, _shape_arg(shape))
+    if x._data.flags.c_contiguous:
+        return _same_order(x, shape, "view")
+    return _same_order(x, shape, "unsafe_view")
+
+
+def view(x, *shape):
+    if len(shape) == 1 and isinstance(shape[0], dtypes.dtype):
+        raise NotImplementedError("view(dtype) is not supported")
+    shape = _infer(x, _shape_arg(shape))
+    if not x._data.flags.c_contiguous and x.numel() > 1:
+        try:
+            x._data.view().shape = shape          # NumPy's test for a view without copying
+        except AttributeError:
+            raise RuntimeError("view size is not compatible with input tensor's size and stride "
+                               "(at least one dimension spans across two contiguous subspaces). "
+                               "Use .reshape(...) instead.") from None
+    return _same_order(x, shape, "view")
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    if x.ndim == 0:
+        return reshape(x, 1)
+    s, e = _dim(start_dim, x.ndim), _dim(end_dim, x.ndim)
+    if s == e:
+        return x
+    shape = x.shape[:s] + (int(np.prod(x.shape[s:e + 1], dtype=np.int64)),) + x.shape[e + 1:]
+    return reshape(x, shape)
+
+
+def squeeze(x, dim=None):
+    if dim is None:
+        return _same_order(x, tuple(n for n in x.shape if n != 1), "squeeze")
+    dims = {_dim(d, x.ndim) for d in (dim if isinstance(dim, (tuple, list)) else (dim,))}
+    shape = tuple(n for d, n in enumerate(x.shape) if not (d in dims and n == 1))
+    return _same_order(x, shape, "squeeze_dim")
+
+
+def unsqueeze(x, dim):
+    d = _dim(dim, x.ndim + 1)
+    return _same_order(x, x.shape[:d] + (1,) + x.shape[d:], "unsqueeze")
+
+
+def permute(x, *dims):
+    dims = tuple(_dim(d, x.ndim) for d in _shape_arg(dims))
+    if sorted(dims) != list(range(x.ndim)):
+        raise RuntimeError("permute(): dims don't match the tensor's dims "
+                           f"(got {list(dims)} for a {x.ndim}-d tensor)")
+    return take(x, lambda a: a.transpose(dims), "permute")
+
+
+def transpose(x, dim0, dim1):
+    d0, d1 = _dim(dim0, x.ndim), _dim(dim1, x.ndim)
+    return take(x, lambda a: np.swapaxes(a, d0, d1) if a.ndim else a, "transpose")
+
+
+def t(x):
+    if x.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
+    return take(x, lambda a: a.T, "t")
+
+
+def expand(x, *sizes):
+    sizes = _shape_arg(sizes)
+    lead = len(sizes) - x.ndim
+    if lead < 0:
+        raise RuntimeError(f"expand: the number of sizes provided ({len(sizes)}) must be greater "
+                           f"or equal to the number of dimensions in the tensor ({x.ndim})")
+    shape = tuple(x.shape[d - lead] if n == -1 else n for d, n in enumerate(sizes))
+    try:
+        np.broadcast_shapes(x.shape, shape)
+    except ValueError:
+        raise RuntimeError(f"The expanded size of the tensor must match the existing size at "
+                           f"non-singleton dimensions. Target sizes: {list(sizes)}. Tensor sizes: "
+                           f"{list(x.shape)}") from None
+    return take(x, lambda a: np.broadcast_to(a, shape), "expand")
+
+
+def expand_as(x, other):
+    return expand(x, other.shape)
+
+
+def repeat(x, *sizes):
+    sizes = _shape_arg(sizes)
+    if len(sizes) < x.ndim:
+        raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number "
+                           "of dimensions of tensor")
+    return take(x, lambda a: np.tile(a, sizes), "repeat")
+
+
+def flip(x, dims):
+    dims = tuple(_dim(d, x.ndim) for d in (dims if isinstance(dims, (tuple, list)) else (dims,)))
+    return take(x, lambda a: np.flip(a, dims), "flip")
+
+
+def _cat2(a, b, d, name):
+    return apply(CODE[name], [a, b], ki=d)
+
+
+def cat(tensors, dim=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+    dt = dtypes.result_type(*[t for t in tensors if t.ndim]) if builtins.any(
+        t.ndim for t in tensors) else tensors[0].dtype
+    tensors = [cast(t, dt) for t in tensors if not (t.ndim == 1 and t.numel() == 0) or len(tensors) == 1]
+    d = _dim(dim, tensors[0].ndim)
+    for t in tensors[1:]:
+        if t.ndim != tensors[0].ndim or builtins.any(
+                t.shape[e] != tensors[0].shape[e] for e in range(t.ndim) if e != d):
+            raise RuntimeError(f"Sizes of tensors must match except in dimension {d}. Expected size "
+                               f"{tensors[0].shape} but got size {t.shape} for a tensor in the list.")
+    return _join(tensors, d, "cat")
+
+
+def _join(tensors, d, name):
+    """A balanced tree of two-input joins: log depth, n log n copies."""
+    if len(tensors) == 1:
+        return tensors[0]
+    mid = len(tensors) // 2
+    return _cat2(_join(tensors[:mid], d, "cat"), _join(tensors[mid:], d, "cat"), d, name)
+
+
+def stack(tensors, dim=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    if builtins.any(t.shape != tensors[0].shape for t in tensors):
+        raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(tensors[0].shape)} "
+                           f"at entry 0 and {next(list(t.shape) for t in tensors if t.shape != tensors[0].shape)}"
+                           " at entry 1")
+    d = _dim(dim, tensors[0].ndim + 1)
+    dt = dtypes.result_type(*tensors)
+    return _join([unsqueeze(cast(t, dt), d) for t in tensors], d, "stack")
+
+
+def split(x, split_size_or_sections, dim=0):
+    d = _dim(dim, x.ndim)
+    n = x.shape[d]
+    if isinstance(split_size_or_sections, int):
+        size = split_size_or_sections
+        sizes = [builtins.min(size, n - s) for s in range(0, n, size)] if size else [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if builtins.sum(sizes) != n:
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} "
+                               f"(input tensor's size at dimension {d}), but got split_sizes={sizes}")
+    starts = np.cumsum([0] + sizes[:-1])
+    return tuple(take(x, lambda a, s=s, k=k: a[(slice(None),) * d + (slice(s, s + k),)], "split")
+                 for s, k in zip(starts.tolist(), sizes))
+
+
+def chunk(x, chunks, dim=0):
+    n = x.shape[_dim(dim, x.ndim)]
+    return split(x, -(-n // chunks) if n else 1, dim)
+
+
+def index_select(x, dim, index):
+    d = _dim(dim, x.ndim)
+    idx = index._data.reshape(-1)
+    _check_range(idx, x.shape[d] if x.ndim else 1, d)
+    return take(x, lambda a: np.take(a, idx, axis=d) if a.ndim else a[()], "index_select")
+
+
+def gather(x, dim, index):
+    d = _dim(dim, x.ndim)
+    _check_range(index._data, x.shape[d] if x.ndim else 1, d)
+    return take(x, lambda a: np.take_along_axis(a, index._data, d), "gather")
+
+
+def _check_range(idx, n, d):
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        bad = idx.max() if idx.max() >= n else idx.min()
+        raise IndexError(f"index {bad} is out of bounds for dimension {d} with size {n}")
+
+
+def _key(key):
+    """key with tensors as NumPy arrays, and the grad_fn torch would name."""
+    parts = key if isinstance(key, tuple) else (key,)
+    out, name = [], "slice"
+    for k in parts:
+        if isinstance(k, Tensor):
+            k = k._data
+        if isinstance(k, (list, np.ndarray)) or (isinstance(k, Tensor)):
+            k = np.asarray(k)
+            if k.dtype.kind == "f":
+                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+            name = "index"
+        elif name != "index":
+            if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+                name = "select"
+            elif k is None:
+                name = "unsqueeze"
+            elif isinstance(k, slice) and k != slice(None):
+                name = "slice"
+        out.append(k)
+    return tuple(out), name
+
+
+def getitem(x, key):
+    key, name = _key(key)
+    try:
+        data = x._data[key]
+    except IndexError as e:
+        raise IndexError(str(e).replace("axis", "dimension")) from None
+    if name == "unsqueeze" and data.size == x.numel():
+        return structural(CODE["unsqueeze"], x, data)
+    return take(x, lambda a: a[key], name)
+
+
+def setitem(x, key, value):
+    """x[key] = value. Recorded as where(mask, value spread by take, x)."""
+    from .inplace import _check_leaf, _write
+    key, _ = _key(key)
+    v = value if isinstance(value, Tensor) else None
+    if not ((x._rg or (v is not None and v._rg)) and is_grad_enabled()):
+        x._data[key] = v._data if v is not None else value
+        bump(x)
+        return
+    _check_leaf(x)
+    mask = np.zeros(x.shape, bool)
+    mask[key] = True
+    v = cast(v if v is not None else wrap(np.asarray(value, x._data.dtype)), x.dtype)
+    spread = np.zeros(x.shape, np.int64)       # which element of v lands where
+    spread[key] = np.arange(v.numel()).reshape(v.shape)
+    full = take(v, lambda a: a.reshape(-1)[spread], "index")
+    from .math_ops import where
+    _write(x, where(wrap(mask), full, x))
+
+
+def contiguous(x):
+    return x if x._data.flags.c_contiguous else take(x, np.ascontiguousarray, "view")
+
+
+def is_contiguous(x):
+    return bool(x._data.flags.c_contiguous)
+
+
+METHODS = dict(
+    reshape=reshape, view=view, flatten=flatten, squeeze=squeeze, unsqueeze=unsqueeze,
+    permute=permute, transpose=transpose, swapaxes=transpose, t=t, expand=expand,
+    expand_as=expand_as, repeat=repeat, flip=flip, split=split, chunk=chunk,
+    index_select=index_select, gather=gather, contiguous=contiguous, is_contiguous=is_contiguous,
+    view_as=lambda x, other: view(x, other.shape), reshape_as=lambda x, other: reshape(x, other.shape),
+    __getitem__=getitem, __setitem__=setitem,
+    T=property(lambda x: permute(x, tuple(range(x.ndim))[::-1])),
+    mT=property(lambda x: transpose(x, -2, -1)),
+)
+for _name, _f in METHODS.items():
+    setattr(Tensor, _name, _f)

@@ -1,0 +1,4 @@
+"""tapegrad.utils: data loading (tapegrad.utils.data)."""
+from . import data
+
+__all__ = ["data"]
