@@ -25,6 +25,8 @@ from .tensor import Size, Tensor
 from . import optim, utils
 from . import viz
 from .serialization import load, save
+from .legacy import (BoolTensor, DoubleTensor, FloatTensor, LongTensor, dtype, is_floating_point,
+                     is_tensor, numel, promote_types, set_default_tensor_type, typename)
 
 float = float32
 double = float64

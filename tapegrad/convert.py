@@ -29,10 +29,13 @@ def cpu(self):
     return self
 
 
-def type_(self, dtype=None):
+def type_(self, dtype=None, non_blocking=False, **kwargs):
+    """No argument: the legacy type name ('tapegrad.FloatTensor'); else x as
+    the dtype given, by dtype, legacy class or name ('torch.DoubleTensor')."""
     if dtype is None:
         return f"tapegrad.{_LEGACY[self.dtype]}"
-    return cast(self, dtype)
+    from .legacy import resolve
+    return cast(self, resolve(dtype))
 
 
 _LEGACY = {dtypes.float32: "FloatTensor", dtypes.float64: "DoubleTensor",

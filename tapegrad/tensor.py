@@ -272,6 +272,29 @@ class Tensor:
             self._tape.release(self._slot)
             self._slot = -1
 
+    # -- pickle and copy.deepcopy: the values and the flag, never the tape --
+    def __reduce_ex__(self, protocol):
+        return _rebuild, (type(self), np.array(self._data), self._rg)
+
+    def __deepcopy__(self, memo):
+        if not self.is_leaf:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support "
+                               "the deepcopy protocol at the moment.")
+        if id(self) not in memo:
+            new = memo[id(self)] = _rebuild(type(self), self._data.copy(), self._rg)
+            if self._grad is not None:
+                new._grad = self._grad.__deepcopy__(memo)
+        return memo[id(self)]
+
+
+def _rebuild(cls, data, requires_grad):
+    """A leaf of class `cls` (Tensor or a subclass without new slots, such as
+    nn.Parameter) holding `data`: unpickling, deepcopy, Parameter(t)."""
+    from .record import wrap
+    t = wrap(data)
+    t.__class__ = cls
+    return t.requires_grad_(True) if requires_grad else t
+
 
 class RemovableHandle:
     _next = 0

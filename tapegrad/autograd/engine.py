@@ -128,10 +128,11 @@ class _Sweep:
         if not hooks:
             return
         current = wrap(g.reshape(shape).copy())
-        for hook in list(hooks.values()):
-            new = hook(current)
-            if new is not None:
-                current = new
+        with no_grad():                  # as in torch, hooks run with grad mode off
+            for hook in list(hooks.values()):
+                new = hook(current)
+                if new is not None:
+                    current = new
         g[...] = current._data.reshape(-1)
 
 

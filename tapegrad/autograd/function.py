@@ -92,27 +92,36 @@ class Function:
             wrapped.append(t)
         tape.release(listed)
         ctx._name = f"{cls.__name__}Backward"
+        ctx._n_outputs = len(outputs)
+        # shapes and dtypes of the outputs, for the zero gradient of an unused one
+        ctx._outputs = [np.broadcast_to(np.zeros((), o._data.dtype), o.shape)
+                        if isinstance(o, Tensor) else None for o in outputs]
         return wrapped[0] if single else tuple(wrapped)
 
 
 def backward_of(sweep, r, retain):
-    """Run the backward of the Function whose last record is r; returns the
-    index of its first record."""
+    """Run the backward of the Function that has record r; returns the
+    index of its first record (its records are adjacent on the tape)."""
     from ..record import wrap
     tape = sweep.tape
     key = int(tape.rec_k[r])
     ctx = tape.functions[key]
-    first = r
-    while first > 0 and tape.rec_i[first - 1, L.OP] == FUNCTION and tape.rec_k[first - 1] == key:
+
+    def ours(q):
+        return 0 <= q < tape.n_rec and tape.rec_i[q, L.OP] == FUNCTION and tape.rec_k[q] == key
+    first, last = r, r
+    while ours(first - 1):
         first -= 1
-    n_out = max(int(tape.rec_f[q, 0]) for q in range(first, r + 1)) + 1
-    grads = [None] * n_out
-    for q in range(first, r + 1):
+    while ours(last + 1):
+        last += 1
+    grads = [None] * ctx._n_outputs
+    for q in range(first, last + 1):
         o = int(tape.rec_i[q, L.OUT])
         g = sweep.grad(o)
-        shape = tape.arrays[o].shape
-        grads[int(tape.rec_f[q, 0])] = wrap((np.zeros(shape, tape.arrays[o].dtype) if g is None
-                                             else g.reshape(shape).copy()))
+        grads[int(tape.rec_f[q, 0])] = None if g is None else wrap(g.reshape(tape.arrays[o].shape).copy())
+    for i, (g, like) in enumerate(zip(grads, ctx._outputs)):
+        if g is None and ctx.materialize_grads:      # an output nothing used: zeros
+            grads[i] = wrap(np.zeros_like(like)) if like is not None else None
     with no_grad():
         result = ctx._cls.backward(ctx, *grads)
     result = result if isinstance(result, tuple) else (result,)
@@ -126,7 +135,7 @@ def backward_of(sweep, r, retain):
             continue
         target += _sum_to(np.asarray(g._data), tape.arrays[s].shape, ctx._name, i).reshape(-1)
     if not retain:
-        tape.rec_i[first:r + 1, L.STATE] |= L.FREED
+        tape.rec_i[first:last + 1, L.STATE] |= L.FREED
         ctx._freed = True
     return first
 
