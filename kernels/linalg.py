@@ -50,7 +50,7 @@ def matmul_into(Y, A, B, sy, sa, sb):
                    B[ib * k * m:(ib + 1) * k * m].reshape((k, m)), out)
 
 
-@jit
+@jit(inline="always")
 def matmul_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
     """dA += G @ B^T, dB += A^T @ G, per batch (broadcast batches accumulate)."""
     n, k, m, ab, bb, yb, batches = _dims(sa, sb, sy)
@@ -84,7 +84,7 @@ def linear_into(Y, X, W, bias, rows):
                 out[r, j] += bias[j]
 
 
-@jit
+@jit(inline="always")
 def linear_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
     """Y = A @ B^T + C with A (rows, in), B (out, in), C (out,)."""
     n_out = sb[2]

@@ -4,6 +4,7 @@ Slots store each buffer's address, so the interpreter views any buffer as a
 flat array without boxing a NumPy object per record.
 """
 import numpy as np
+from llvmlite import ir
 from numba import carray, types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -17,6 +18,18 @@ def _voidptr(typingctx, addr):
     def codegen(context, builder, signature, args):
         return builder.inttoptr(args[0], cgutils.voidptr_t)
     return types.voidptr(types.int64), codegen
+
+
+@intrinsic
+def call_entry(typingctx, entry, like, args, consts):
+    """Call the compiled VJP entry point at address `entry` (see registry.py)
+    with three pointer-sized arguments: an indirect call of a few ns."""
+    def codegen(context, builder, signature, values):
+        i64 = ir.IntType(64)
+        fn = builder.inttoptr(values[0], ir.FunctionType(ir.VoidType(), [i64] * 3).as_pointer())
+        builder.call(fn, values[1:])
+        return context.get_dummy_value()
+    return types.void(types.int64, types.int64, types.int64, types.int64), codegen
 
 
 @jit
@@ -95,3 +108,35 @@ def dim_split(sx, d):
     for e in range(d + 1, sx[NDIM]):
         inner *= sx[2 + e]
     return outer, (sx[2 + d] if sx[NDIM] else 1), inner
+
+
+# The argument block of a VJP entry point: addresses and sizes of the
+# record's arrays, then ki and the addresses of its four shape rows; k0 and
+# k1 travel in a float64 block beside it.
+G, Y, VA, VB, VC, GA, GB, GC = range(8)          # addresses
+N_Y, N_A, N_B, N_C, N_GA, N_GB, N_GC = range(8, 15)
+KI, SY, SA, SB, SC = range(15, 20)
+ARGS = 20
+
+
+@jit(inline="always")
+def _shape_at(addr):
+    return carray(_voidptr(addr), (SHAPE_COLS,), np.int64)
+
+
+@jit(inline="always")
+def unpack(z, p, f):
+    """The VJP kernel arguments (G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy,
+    sa, sb, sc) from an argument block; z is an empty array of the dtype."""
+    return (part_at(z, p[G], p[N_Y]), part_at(z, p[Y], p[N_Y]), part_at(z, p[VA], p[N_A]),
+            part_at(z, p[VB], p[N_B]), part_at(z, p[VC], p[N_C]),
+            carray(_voidptr(p[VC]), (p[N_C],), np.int64),
+            part_at(z, p[GA], p[N_GA]), part_at(z, p[GB], p[N_GB]), part_at(z, p[GC], p[N_GC]),
+            f[0], f[1], p[KI], _shape_at(p[SY]), _shape_at(p[SA]), _shape_at(p[SB]),
+            _shape_at(p[SC]))
+
+
+@jit(inline="always")
+def part_at(z, addr, n):
+    """n elements of z's dtype at addr, as a view without a reference count."""
+    return carray(_voidptr(addr), (n,), z.dtype)

@@ -9,7 +9,7 @@ from .jit import jit
 from .memory import dim_split, rindex
 
 
-@jit
+@jit(inline="always")
 def expand_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
     """sum / mean: broadcast g back, times k0 (1, or 1/count for mean)."""
     if G.size == 1:
@@ -28,7 +28,7 @@ def add_cast(dst, src):
         dst[i] += src[i]
 
 
-@jit
+@jit(inline="always")
 def extreme_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
     """amax / amin / max() / min(): the gradient is shared evenly by the
     elements equal to the result (PyTorch's evenly_distribute_backward)."""
@@ -43,7 +43,7 @@ def extreme_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
             GA[i] += G[j] / count[j]
 
 
-@jit
+@jit(inline="always")
 def prod_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
     """prod: g * y / a, with a single zero getting the product of the others
     and two or more zeros giving no gradient."""
@@ -74,7 +74,7 @@ def _group_mean(A, sa, ki, n_out):
     return mean, per
 
 
-@jit
+@jit(inline="always")
 def var_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
     """var with correction k0; std (k1 == 1) divides by the result."""
     mean, n = _group_mean(A, sa, ki, G.size)
@@ -84,7 +84,7 @@ def var_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
         GA[i] += G[j] * d / Y[j] if k1 else G[j] * 2 * d
 
 
-@jit
+@jit(inline="always")
 def norm_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
     """Vector p-norm, p = k0 (inf shares evenly among the largest |a|)."""
     if k0 == np.inf:
@@ -108,14 +108,14 @@ def norm_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
             GA[i] += G[j] * a * abs(a) ** (k0 - 2) / Y[j] ** (k0 - 1)
 
 
-@jit
+@jit(inline="always")
 def logsumexp_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
     for i in range(GA.size):
         j = rindex(i, sa, ki)
         GA[i] += G[j] * np.exp(A[i] - Y[j])
 
 
-@jit
+@jit(inline="always")
 def softmax_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
     """Along dim ki: y * (g - sum(g * y))."""
     outer, n, inner = dim_split(sa, ki)
@@ -130,7 +130,7 @@ def softmax_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
                 GA[k] += Y[k] * (G[k] - s)
 
 
-@jit
+@jit(inline="always")
 def log_softmax_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
     """Along dim ki: g - exp(y) * sum(g)."""
     outer, n, inner = dim_split(sa, ki)
@@ -145,7 +145,7 @@ def log_softmax_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
                 GA[k] += G[k] - np.exp(Y[k]) * s
 
 
-@jit
+@jit(inline="always")
 def cumsum_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
     """Along dim ki: the reversed cumulative sum of g."""
     outer, n, inner = dim_split(sa, ki)
@@ -158,7 +158,7 @@ def cumsum_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
                 GA[base + j * inner] += acc
 
 
-@jit
+@jit(inline="always")
 def nll_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
     """nll_loss: A log-probabilities (rows, classes), B class weights, I
     targets; k0 the scale, k1 the ignored class, ki set for reduction none."""

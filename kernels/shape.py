@@ -5,14 +5,14 @@ from .jit import jit
 from .memory import dim_split
 
 
-@jit
+@jit(inline="always")
 def copy_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
     """reshape / view / squeeze / unsqueeze: same elements in the same order."""
     for i in range(GA.size):
         GA[i] += G[i]
 
 
-@jit
+@jit(inline="always")
 def take_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
     """Output element i is input element I[i] (permute, expand, indexing,
     gather, ...): scatter-add back, so repeated indices accumulate."""
@@ -21,7 +21,7 @@ def take_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
             GA[I[i]] += G[i]
 
 
-@jit
+@jit(inline="always")
 def cat_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
     """Two inputs concatenated along dim ki: each takes back its block."""
     outer, na, inner = dim_split(sa, ki)

@@ -4,36 +4,29 @@ plan() walks the records from the newest root back to the start, marks the
 ones the roots depend on and gives every slot that needs a gradient an
 offset in the gradient arena of its dtype; it changes nothing else, so an
 error found there (a freed record, a saved value changed in place) leaves
-the tape as it was. run() then sweeps those records in reverse, calling
-each op's VJP kernel through dispatch(). Records of unrelated graphs cost
-one comparison each.
+the tape as it was. run() then sweeps those records in reverse. Records of
+unrelated graphs cost one comparison each.
 
+Each record's VJP runs through its op's compiled entry point, called by
+address (kernels/registry.py): the sweep itself stays small to compile.
 run() returns to Python only where the user asked for Python: before the
 record that produced a tensor with hooks, and at a custom Function's
 record; Python does that part and calls run() again to resume.
-
-Per-record cost is mostly call overhead, so _record and dispatch are
-inlined into run() and every array passed down is a view without a
-reference count (memory.part, memory.shape_row): 680 -> 100 ns per
-record on a chain of 10,000 scalar adds.
 """
 import numpy as np
 
 from ..optable import CODE
-from .interpreter import dispatch
+from . import memory as M
 from .jit import jit
-from .layout import (A, B, C, DTYPE_MASK, FLAGS, FREED, HOOK, NUMEL, OP, OUT, RG, SAVES_A,
+from .layout import (ADDR, A, B, C, DTYPE_MASK, FLAGS, FREED, HOOK, NUMEL, OP, OUT, RG, SAVES_A,
                      SAVES_B, SAVES_C, SAVES_Y, REC, SHAPE, STATE, VC_ADDR, VC_SEEN, VER_A,
                      VER_B, VER_C, WANTS)
-from .memory import counter, part, shape_row, slot_view
+from .memory import call_entry, counter, part, slot_view
 from .reduce import add_cast
 
 _INDEX = np.zeros(0, np.int64)     # the dtype of index maps (slot c of take ops)
 TO_COPY, FUNCTION = CODE["to_copy"], CODE["function"]   # the ops run() handles itself
 
-# Rewritten by generate.py: a changed digest invalidates this file's cache
-# when a kernel this sweep inlines changes.
-KERNELS_DIGEST = "68c447bad32a8e3d"
 
 
 @jit
@@ -51,11 +44,12 @@ def _need(s, slot_i, shapes, goff, sizes, wanted, n_wanted):
 
 
 @jit
-def plan(roots, rec_i, slot_i, shapes, saves, goff, wanted):
+def plan(roots, rec_i, slot_i, shapes, saves, entries, goff, wanted):
     """Returns (float32 arena size, float64 arena size, number of slots put
-    in `wanted`, bad record or -1, bad slot or -1): a bad record was freed
-    by an earlier backward (bad slot -1) or reads a saved value (bad slot)
-    that was changed in place."""
+    in `wanted`, bad record or -1, bad slot or -1, entries missing): a bad
+    record was freed by an earlier backward (bad slot -1) or reads a saved
+    value (bad slot) that was changed in place; a missing entry point must
+    be compiled (registry.compile_missing) before run()."""
     start = -1
     for root in roots:
         start = max(start, slot_i[root, REC])
@@ -63,10 +57,14 @@ def plan(roots, rec_i, slot_i, shapes, saves, goff, wanted):
         for col in (A, B, C, OUT):
             if rec_i[r, col] >= 0:
                 goff[rec_i[r, col]] = -1
+        if rec_i[r, OP] == FUNCTION:
+            for s in slot_view(_INDEX, slot_i, shapes, rec_i[r, C]):
+                if s >= 0:
+                    goff[s] = -1
     for root in roots:
         goff[root] = -1
     sizes = np.zeros(2, np.int64)
-    n_wanted = 0
+    n_wanted, missing = 0, 0
     for root in roots:
         n_wanted = _need(root, slot_i, shapes, goff, sizes, wanted, n_wanted)
     for r in range(start, -1, -1):
@@ -75,21 +73,25 @@ def plan(roots, rec_i, slot_i, shapes, saves, goff, wanted):
         op = rec_i[r, OP]
         mask = saves[op]
         if rec_i[r, STATE] & FREED and mask:
-            return sizes[0], sizes[1], n_wanted, r, -1
-        for col, bit, seen in ((A, SAVES_A, VER_A), (B, SAVES_B, VER_B), (C, SAVES_C, VER_C)):
-            s = rec_i[r, col]
-            if mask & bit and s >= 0 and _changed(slot_i, s, rec_i[r, seen]):
-                return sizes[0], sizes[1], n_wanted, r, s
+            return sizes[0], sizes[1], n_wanted, r, -1, missing
+        if mask & SAVES_A and _changed(slot_i, rec_i[r, A], rec_i[r, VER_A]):
+            return sizes[0], sizes[1], n_wanted, r, rec_i[r, A], missing
+        if mask & SAVES_B and _changed(slot_i, rec_i[r, B], rec_i[r, VER_B]):
+            return sizes[0], sizes[1], n_wanted, r, rec_i[r, B], missing
+        if mask & SAVES_C and _changed(slot_i, rec_i[r, C], rec_i[r, VER_C]):
+            return sizes[0], sizes[1], n_wanted, r, rec_i[r, C], missing
         o = rec_i[r, OUT]
         if mask & SAVES_Y and _changed(slot_i, o, slot_i[o, VC_SEEN]):
-            return sizes[0], sizes[1], n_wanted, r, o
+            return sizes[0], sizes[1], n_wanted, r, o, missing
+        if entries[op, slot_i[o, FLAGS] & DTYPE_MASK & 1] == 0:
+            missing += 1
         if op == FUNCTION:
             for s in slot_view(_INDEX, slot_i, shapes, rec_i[r, C]):
                 n_wanted = _need(s, slot_i, shapes, goff, sizes, wanted, n_wanted)
         else:
             for col in (A, B, C):
                 n_wanted = _need(rec_i[r, col], slot_i, shapes, goff, sizes, wanted, n_wanted)
-    return sizes[0], sizes[1], n_wanted, -1, -1
+    return sizes[0], sizes[1], n_wanted, -1, -1, missing
 
 
 @jit(inline="always")
@@ -107,27 +109,53 @@ def _grad(arena, slot_i, shapes, goff, s):
 
 
 @jit(inline="always")
-def _record(r, arena, rec_i, rec_f, rec_k, slot_i, shapes, goff):
+def _pack(p, col, n_col, arena, slot_i, shapes, s):
+    """The address and size of slot s's value into the argument block."""
+    if s < 0:
+        p[col], p[n_col] = 0, 0
+    else:
+        p[col], p[n_col] = slot_i[s, ADDR], shapes[slot_i[s, SHAPE], NUMEL]
+
+
+@jit(inline="always")
+def _pack_grad(p, col, n_col, arena, slot_i, shapes, goff, s):
+    if s < 0 or goff[s] < 0:
+        p[col], p[n_col] = 0, 0
+    else:
+        p[col] = arena.ctypes.data + goff[s] * arena.itemsize
+        p[n_col] = shapes[slot_i[s, SHAPE], NUMEL]
+
+
+@jit(inline="always")
+def _record(r, arena, entry, p, f, rec_i, rec_f, rec_k, slot_i, shapes, goff):
+    """Fill the argument block for record r and call its op's entry point."""
     a, b, c, o = rec_i[r, A], rec_i[r, B], rec_i[r, C], rec_i[r, OUT]
-    sy = shape_row(shapes, slot_i[o, SHAPE])
-    sa = shape_row(shapes, slot_i[a, SHAPE]) if a >= 0 else sy
-    sb = shape_row(shapes, slot_i[b, SHAPE]) if b >= 0 else sy
-    sc = shape_row(shapes, slot_i[c, SHAPE]) if c >= 0 else sy
-    dispatch(rec_i[r, OP],
-             _grad(arena, slot_i, shapes, goff, o), slot_view(arena, slot_i, shapes, o),
-             slot_view(arena, slot_i, shapes, a), slot_view(arena, slot_i, shapes, b),
-             slot_view(arena, slot_i, shapes, c), slot_view(_INDEX, slot_i, shapes, c),
-             _grad(arena, slot_i, shapes, goff, a), _grad(arena, slot_i, shapes, goff, b),
-             _grad(arena, slot_i, shapes, goff, c),
-             rec_f[r, 0], rec_f[r, 1], rec_k[r], sy, sa, sb, sc)
+    _pack_grad(p, M.G, M.N_Y, arena, slot_i, shapes, goff, o)
+    p[M.Y] = slot_i[o, ADDR]
+    _pack(p, M.VA, M.N_A, arena, slot_i, shapes, a)
+    _pack(p, M.VB, M.N_B, arena, slot_i, shapes, b)
+    _pack(p, M.VC, M.N_C, arena, slot_i, shapes, c)
+    _pack_grad(p, M.GA, M.N_GA, arena, slot_i, shapes, goff, a)
+    _pack_grad(p, M.GB, M.N_GB, arena, slot_i, shapes, goff, b)
+    _pack_grad(p, M.GC, M.N_GC, arena, slot_i, shapes, goff, c)
+    p[M.KI] = rec_k[r]
+    row = shapes.ctypes.data + slot_i[o, SHAPE] * shapes.shape[1] * 8
+    p[M.SY] = row
+    p[M.SA] = shapes.ctypes.data + slot_i[a, SHAPE] * shapes.shape[1] * 8 if a >= 0 else row
+    p[M.SB] = shapes.ctypes.data + slot_i[b, SHAPE] * shapes.shape[1] * 8 if b >= 0 else row
+    p[M.SC] = shapes.ctypes.data + slot_i[c, SHAPE] * shapes.shape[1] * 8 if c >= 0 else row
+    f[0], f[1] = rec_f[r, 0], rec_f[r, 1]
+    call_entry(entry, 0, p.ctypes.data, f.ctypes.data)
 
 
 @jit
-def run(start, hooks_done, retain, rec_i, rec_f, rec_k, slot_i, shapes, goff, g32, g64):
+def run(start, hooks_done, retain, rec_i, rec_f, rec_k, slot_i, shapes, entries, goff, g32, g64):
     """Sweep records start..0 that plan() marked. Without `retain`, each
     swept record is marked FREED. Returns -1 when done, or the record it
     stopped at for Python: one whose output has hooks (unless it is
     `hooks_done`) or a custom Function's."""
+    p = np.zeros(M.ARGS, np.int64)
+    f = np.zeros(2)
     for r in range(start, -1, -1):
         o = rec_i[r, OUT]
         if goff[o] < 0:
@@ -143,9 +171,9 @@ def run(start, hooks_done, retain, rec_i, rec_f, rec_k, slot_i, shapes, goff, g3
                 else:
                     add_cast(_grad(g32, slot_i, shapes, goff, a), _grad(g64, slot_i, shapes, goff, o))
         elif slot_i[o, FLAGS] & DTYPE_MASK == 0:
-            _record(r, g32, rec_i, rec_f, rec_k, slot_i, shapes, goff)
+            _record(r, g32, entries[op, 0], p, f, rec_i, rec_f, rec_k, slot_i, shapes, goff)
         else:
-            _record(r, g64, rec_i, rec_f, rec_k, slot_i, shapes, goff)
+            _record(r, g64, entries[op, 1], p, f, rec_i, rec_f, rec_k, slot_i, shapes, goff)
         if not retain:
             rec_i[r, STATE] |= FREED
     return -1

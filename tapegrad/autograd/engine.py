@@ -9,6 +9,7 @@ import re
 import numpy as np
 
 from ..kernels import layout as L
+from ..kernels import registry
 from ..kernels.sweep import plan, run
 from ..optable import OPS
 from ..tape import FUNCTION, SAVES
@@ -19,6 +20,7 @@ _FREED = ("Trying to backward through the graph a second time (or directly acces
           "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
           "backward through the graph a second time or if you need to access saved tensors after "
           "calling backward.")
+ENTRIES = registry.table(OPS)     # compiled VJP entry points, filled on first use
 _LEGACY = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",
            "bool": "BoolTensor"}
 
@@ -50,15 +52,25 @@ class _Sweep:
         self.goff = np.full(len(tape.goff), -1, np.int64) if nested else tape.goff
         slots = np.array([t._slot for t in roots], np.int64)
         wanted = np.empty(tape.n_slots, np.int64)
-        n32, n64, n_wanted, bad_rec, bad_slot = plan(slots, tape.rec_i, tape.slot_i, tape.shapes,
-                                                     SAVES, self.goff, wanted)
+        n32, n64, n_wanted, bad_rec, bad_slot, missing = plan(
+            slots, tape.rec_i, tape.slot_i, tape.shapes, SAVES, ENTRIES, self.goff, wanted)
         if bad_rec >= 0:
             raise RuntimeError(_FREED if bad_slot < 0 else self._modified(bad_rec, bad_slot))
+        if missing:
+            self._compile(tape)
         self.wanted = wanted[:n_wanted].tolist()
         self.arenas = {0: self._arena(0, n32, nested), 1: self._arena(1, n64, nested)}
         for t, seed in zip(roots, seeds):
             self.grad(t._slot)[...] += seed.reshape(-1)
         self.start = max(int(tape.slot_i[t._slot, L.REC]) for t in roots)
+
+    def _compile(self, tape):
+        """Compile the entry points of the ops on this tape that have none."""
+        ops = tape.rec_i[:tape.n_rec, L.OP]
+        dts = tape.slot_i[tape.rec_i[:tape.n_rec, L.OUT], L.FLAGS] & 1
+        missing = ENTRIES[ops, dts] == 0
+        pairs = set(zip(ops[missing].tolist(), dts[missing].tolist()))
+        registry.compile_missing(ENTRIES, OPS, sorted(pairs))
 
     def _arena(self, code, size, fresh):
         """The gradient arena of one dtype, zeroed for `size` elements. Kept
@@ -107,7 +119,7 @@ class _Sweep:
         try:
             while True:
                 r = run(r, hooks_done, retain, tape.rec_i, tape.rec_f, tape.rec_k, tape.slot_i,
-                        tape.shapes, self.goff, self.arenas[0], self.arenas[1])
+                        tape.shapes, ENTRIES, self.goff, self.arenas[0], self.arenas[1])
                 if r < 0:
                     return
                 o = int(tape.rec_i[r, L.OUT])
