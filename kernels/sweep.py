@@ -149,14 +149,15 @@ def _record(r, arena, entry, p, f, rec_i, rec_f, rec_k, slot_i, shapes, goff):
 
 
 @jit
-def run(start, hooks_done, retain, rec_i, rec_f, rec_k, slot_i, shapes, entries, goff, g32, g64):
-    """Sweep records start..0 that plan() marked. Without `retain`, each
+def run(start, until, hooks_done, retain, rec_i, rec_f, rec_k, slot_i, shapes, entries, goff,
+        g32, g64):
+    """Sweep records start..until that plan() marked. Without `retain`, each
     swept record is marked FREED. Returns -1 when done, or the record it
     stopped at for Python: one whose output has hooks (unless it is
     `hooks_done`) or a custom Function's."""
     p = np.zeros(M.ARGS, np.int64)
     f = np.zeros(2)
-    for r in range(start, -1, -1):
+    for r in range(start, until - 1, -1):
         o = rec_i[r, OUT]
         if goff[o] < 0:
             continue

@@ -1,7 +1,10 @@
 """Running an op forward and appending its record: the per-op hot path."""
+import traceback
+
 import numpy as np
 
 from . import dtypes
+from .autograd import anomaly_mode
 from .autograd.grad_mode import is_grad_enabled
 from .kernels import layout as L
 from .optable import CODE, OPS
@@ -51,6 +54,8 @@ def _recorded(code, inputs, data, dt, k0, k1, ki, index=None):
     out = wrap(data, True)
     out._slot = tape.record(code, slots[0], slots[1], slots[2], value, dt.code | L.RG, k0, k1, ki,
                             versions)
+    if anomaly_mode.enabled:
+        tape.stacks[out._slot] = traceback.format_stack()[:-2]
     out._tape = tape
     return out
 

@@ -53,6 +53,7 @@ class Tape:
         self.counters = {}       # slot -> version counter of its storage (when it has one)
         self.hooks = {}          # slot -> hooks of the non-leaf tensor it holds
         self.functions = {}      # ki of a custom Function's records -> its context
+        self.stacks = {}         # slot -> forward stack of its record (anomaly mode)
         self.free = []
         self.shapes = np.zeros((64, L.SHAPE_COLS), np.int64)
         self.shape_ids = {}
@@ -175,7 +176,7 @@ class Tape:
             if array is not None:
                 self.held_bytes -= array.nbytes
                 self.arrays[s] = None
-                for table in (self.owners, self.counters, self.hooks):
+                for table in (self.owners, self.counters, self.hooks, self.stacks):
                     table.pop(s, None)
                 self.free.append(s)
         alive = set(self.rec_k[:n][self.rec_i[:n, L.OP] == FUNCTION].tolist())

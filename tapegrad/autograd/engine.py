@@ -12,7 +12,8 @@ from ..kernels import layout as L
 from ..kernels import registry
 from ..kernels.sweep import plan, run
 from ..optable import OPS
-from ..tape import FUNCTION, SAVES
+from ..tape import FUNCTION, SAVES, current
+from . import anomaly_mode
 from .grad_mode import no_grad
 
 _FREED = ("Trying to backward through the graph a second time (or directly access saved tensors "
@@ -114,24 +115,62 @@ class _Sweep:
         return self.arenas[dt][off:off + self.tape.arrays[s].size]
 
     def run(self, retain):
+        """Alternate between the compiled sweep and Python. In anomaly mode
+        the sweep goes one record at a time, checking for new NaN gradients."""
         tape, r, hooks_done = self.tape, self.start, -1
+        step = anomaly_mode.enabled
         tape.sweeping += 1
         try:
-            while True:
-                r = run(r, hooks_done, retain, tape.rec_i, tape.rec_f, tape.rec_k, tape.slot_i,
-                        tape.shapes, ENTRIES, self.goff, self.arenas[0], self.arenas[1])
-                if r < 0:
-                    return
-                o = int(tape.rec_i[r, L.OUT])
-                if tape.slot_i[o, L.FLAGS] & L.HOOK and r != hooks_done:
+            while r >= 0:
+                before = self._nan_inputs(r) if step else None
+                stop = run(r, r if step else 0, hooks_done, retain, tape.rec_i, tape.rec_f,
+                           tape.rec_k, tape.slot_i, tape.shapes, ENTRIES, self.goff,
+                           self.arenas[0], self.arenas[1])
+                if stop < 0:
+                    if step:
+                        self._check_nan(r, before)
+                    r, hooks_done = r - 1 if step else -1, -1
+                    continue
+                o = int(tape.rec_i[stop, L.OUT])
+                if tape.slot_i[o, L.FLAGS] & L.HOOK and stop != hooks_done:
                     self._run_hooks(tape.hooks.get(o), self.grad(o), tape.arrays[o].shape)
-                    hooks_done = r
+                    r, hooks_done = stop, stop
                 else:
                     from .function import backward_of
-                    r = backward_of(self, r, retain) - 1
-                    hooks_done = -1
+                    r, hooks_done = backward_of(self, stop, retain) - 1, -1
+                    if step:
+                        self._check_nan(stop, before)
         finally:
             tape.sweeping -= 1
+
+    def _nan_inputs(self, r):
+        tape = self.tape
+        if self.goff[tape.rec_i[r, L.OUT]] < 0:
+            return None
+        found = set()
+        for col in (L.A, L.B, L.C):
+            s = int(tape.rec_i[r, col])
+            g = self.grad(s) if s >= 0 and tape.rec_i[r, L.OP] != FUNCTION else None
+            if g is not None and np.isnan(g).any():
+                found.add(col)
+        return found
+
+    def _check_nan(self, r, before):
+        """PyTorch's anomaly check: a backward that made a NaN gradient raises,
+        after a warning with the forward traceback of its op."""
+        after = self._nan_inputs(r)
+        if before is None or after is None or not after - before:
+            return
+        import warnings
+        tape = self.tape
+        o = int(tape.rec_i[r, L.OUT])
+        name = OPS[tape.rec_i[r, L.OP]].grad_fn
+        stack = tape.stacks.get(o)
+        if stack:
+            warnings.warn(f"Error detected in {name}. Traceback of forward call that caused the "
+                          f"error:\n{''.join(stack)}", UserWarning, stacklevel=4)
+        index = sorted(after - before)[0] - L.A
+        raise RuntimeError(f"Function '{name}' returned nan values in its {index}th output.")
 
     @staticmethod
     def _run_hooks(hooks, g, shape):
@@ -168,10 +207,10 @@ def _check(tensors, grad_tensors):
             raise RuntimeError("element 0 of tensors does not require grad and does not have a "
                                "grad_fn")
     seeds = [_seed(t, g, i) for i, (t, g) in enumerate(zip(tensors, grads))]
-    tapes = {id(t._tape) for t in tensors if not t.is_leaf}
-    if len(tapes) > 1:
-        raise RuntimeError("these outputs were recorded in different threads; differentiate "
-                           "each in the thread that built it")
+    for t in tensors:
+        if not t.is_leaf and t._tape is not current():
+            raise RuntimeError("this graph was recorded in another thread: each thread records on "
+                               "its own tape, so call backward() in the thread that built the graph")
     return tensors, seeds
 
 
