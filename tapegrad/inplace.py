@@ -7,6 +7,7 @@ from . import dtypes
 from .autograd.grad_mode import is_grad_enabled
 from .kernels import layout as L
 from .kernels.memory import address
+from .tape import SAVES
 from .math_ops import _binary, clamp, mul
 from .tensor import Tensor, bump
 
@@ -20,8 +21,11 @@ def _write(self, result):
     if result.shape != self.shape:
         raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast "
                            f"shape {list(result.shape)}")
+    kept = _keep_saved_self(self, result) if result._slot >= 0 else ()
     np.copyto(self._data, result._data)
     bump(self)
+    for col in kept:         # the op itself read self before the change, as torch's clone
+        result._tape.rec_i[result._tape.slot_i[result._slot, L.REC], col] = self._vc[0]
     if result._slot >= 0:
         tape, s = result._tape, result._slot
         if self._data.flags.c_contiguous:      # else the slot keeps its own copy
@@ -33,6 +37,24 @@ def _write(self, result):
         self._slot, self._tape, self._rg = s, tape, True
         result._slot = -1          # its hold on the slot passes to self
     return self
+
+
+def _keep_saved_self(self, result):
+    """If the in-place op's own rule reads self's old value (mul_, pow_,
+    clamp_ ...), self's old slot keeps a private copy of it, as torch saves
+    a clone of the original self. Older records that saved that slot still
+    see the version change and raise; this op's record is marked as having
+    seen the new version."""
+    tape = result._tape
+    r = tape.slot_i[result._slot, L.REC]
+    mask = SAVES[tape.rec_i[r, L.OP]]
+    s = tape.rec_i[r, L.A]          # self is always input a of an in-place op
+    if not (mask & L.SAVES_A and s >= 0 and np.may_share_memory(tape.arrays[s], self._data)):
+        return ()
+    copy = tape.arrays[s].copy()
+    tape.arrays[s] = copy
+    tape.slot_i[s, L.ADDR] = address(copy)
+    return (L.VER_A,)
 
 
 def _inplace(name):
@@ -77,8 +99,23 @@ def zero_(self):
     return fill_(self, 0)
 
 
+def copy_(self, src, non_blocking=False):
+    """Copies src's values in (broadcast, cast to self's dtype); the gradient
+    flows to src, as torch's CopyBackwards."""
+    from .record import cast
+    from .shape_ops import expand
+    _check_leaf(self)
+    if src._rg and is_grad_enabled():
+        return _write(self, expand(cast(src, self.dtype), self.shape))
+    if self._rg and is_grad_enabled():        # nothing flows back to self's old value
+        return _write(self, mul(self, 0.0) + cast(src, self.dtype).detach())
+    np.copyto(self._data, np.broadcast_to(src._data, self.shape), casting="unsafe")
+    bump(self)
+    return self
+
+
 METHODS = dict(add_=add_, sub_=sub_, mul_=mul_, div_=div_, pow_=pow_, clamp_=clamp_, clip_=clamp_,
-               fill_=fill_, zero_=zero_, __iadd__=add_, __isub__=sub_, __imul__=mul_,
+               fill_=fill_, zero_=zero_, copy_=copy_, __iadd__=add_, __isub__=sub_, __imul__=mul_,
                __itruediv__=div_, __ipow__=pow_)
 for _name, _f in METHODS.items():
     setattr(Tensor, _name, _f)
