@@ -58,7 +58,7 @@ def side_by_side(benchmark, lib, request):
                 benchmark.extra_info["min_per_op_us"] = stats.min / n_ops * 1e6
             request.config.stash[_RESULTS].append(
                 dict(group=group, lib=lib.__name__, mean=stats.mean, min=stats.min,
-                     rounds=stats.rounds, n_ops=n_ops))
+                     rounds=stats.rounds, n_ops=n_ops, threads=_threads(lib)))
         return result
     return run
 
@@ -91,11 +91,14 @@ def _fmt(seconds):
 
 @pytest.hookimpl(trylast=True)      # after pytest-benchmark's own table
 def pytest_terminal_summary(terminalreporter, config):
-    groups = _ratios(config.stash.get(_RESULTS, []))
+    rows = config.stash.get(_RESULTS, [])
+    groups = _ratios(rows)
     if not groups:
         return
     tr = terminalreporter
     tr.write_sep("-", "tapegrad vs torch, same run (ratio > 1: tapegrad slower)")
+    torch_threads = next((row["threads"] for row in rows if row["lib"] == "torch"), "-")
+    tr.write_line(f"threads: torch {torch_threads}, numba {numba.get_num_threads()}")
     tr.write_line(f"{'group':<20}{'torch mean':>14}{'tapegrad mean':>16}{'ratio(mean)':>13}"
                   f"{'ratio(min)':>12}")
     for name, sides in sorted(groups.items()):

@@ -34,8 +34,8 @@ PARTS = ("plan", "run", "_arena", "_accumulate")
 _spent = {}
 
 
-def _timed(module, name):
-    f = getattr(module, name)
+def _timed(owner, name):
+    f = getattr(owner, name)
 
     def wrapper(*args, **kwargs):
         t0 = time.perf_counter()
@@ -44,11 +44,14 @@ def _timed(module, name):
         finally:
             _spent[name] = _spent.get(name, 0.0) + time.perf_counter() - t0
     wrapper.__qualname__ = wrapper.__name__ = f"{name} [timed]"
-    setattr(module, name, wrapper)
+    setattr(owner, name, wrapper)
 
 
-for _name in PARTS:
-    _timed(engine, _name)
+for _name in PARTS:                  # module functions, or methods of the engine's sweep object
+    _owner = next((o for o in (engine, getattr(engine, "_Sweep", None))
+                   if o is not None and _name in vars(o)), None)
+    if _owner is not None:
+        _timed(_owner, _name)
 _timed(_tape.Tape, "reclaim")        # reclaiming dead records, during the forward pass
 
 

@@ -50,6 +50,14 @@ def _unwrap(data):
 
 
 def tensor(data, *, dtype=None, device=None, requires_grad=False):
+    try:
+        return _tensor(data, dtype, device, requires_grad)
+    except ValueError:
+        _check_ragged(data)          # NumPy's message names no position; torch's does
+        raise
+
+
+def _tensor(data, dtype, device, requires_grad):
     if isinstance(data, (np.ndarray, np.generic)):     # NumPy scalars keep their dtype too
         dt = dtype or dtypes.from_numpy_dtype(data.dtype)
     elif isinstance(data, Tensor):
@@ -58,6 +66,23 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False):
         dt = dtype or _infer(data)
     array = np.array(_unwrap(data), dtype=dt.np)
     return _make(array, dt, requires_grad, device)
+
+
+def _check_ragged(data, dim=0):
+    """torch's error where nested lists are not rectangular: ValueError for
+    unequal lengths, TypeError for numbers mixed with sequences."""
+    if not isinstance(data, (list, tuple)) or not data:
+        return
+    sizes = [len(x) if isinstance(x, (list, tuple)) else None for x in data]
+    first = sizes[0]
+    for size in sizes[1:]:
+        if size != first:
+            if first is None or size is None:
+                raise TypeError("not a sequence" if first is not None else
+                                f"expected a number at dim {dim + 1}, got a sequence")
+            raise ValueError(f"expected sequence of length {first} at dim {dim + 1} (got {size})")
+    for x in data:
+        _check_ragged(x, dim + 1)
 
 
 def from_numpy(array):
@@ -103,6 +128,9 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
 def randint(low, high=None, size=None, *, dtype=None, device=None, requires_grad=False):
     if high is None:
         low, high = 0, low
+    if low >= high:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= "
+                           f"to={high}")
     dt = dtype or dtypes.int64
     return _make(_rng[0].integers(low, high, _shape((size,))).astype(dt.np), dt, requires_grad, device)
 
@@ -115,6 +143,10 @@ def randperm(n, *, dtype=None, device=None, requires_grad=False):
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
     if end is None:
         start, end = 0, start
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if (step > 0 and end < start) or (step < 0 and end > start):
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
     dt = dtype or dtypes.result_type(start, end, step)
     return _make(np.arange(start, end, step).astype(dt.np), dt, requires_grad, device)
 

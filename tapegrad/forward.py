@@ -76,7 +76,11 @@ def matmul_shape(sa, sb):
         b2 = sb if len(sb) > 1 else sb + (1,)
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied "
                            f"({int(np.prod(a2[:-1]))}x{a2[-1]} and {b2[-2]}x{int(np.prod(b2[-1:]))})")
-    batch = np.broadcast_shapes(sa[:-2], sb[:-2])
+    try:
+        batch = np.broadcast_shapes(sa[:-2], sb[:-2])
+    except ValueError:
+        raise RuntimeError(f"The size of tensor a ({sa[-3]}) must match the size of tensor b "
+                           f"({sb[-3]}) at non-singleton dimension 0") from None
     return batch + sa[-2:-1] + sb[-1:] if len(sb) > 1 else batch + sa[-2:-1]
 
 
@@ -91,9 +95,10 @@ def matmul(a, b, k0, k1, ki):
 
 
 def linear(x, w, b=None, k0=0.0, k1=0.0, ki=0):
+    """x @ w.T + b. As the two-input op (linear_nobias), b receives k0."""
     rows = int(np.prod(x.shape[:-1], dtype=np.int64))
     out = np.empty(x.shape[:-1] + w.shape[:1], x.dtype)
-    bias = b if b is not None else np.zeros(0, x.dtype)
+    bias = b if isinstance(b, np.ndarray) else np.zeros(0, x.dtype)
     linear_into(out.reshape(-1), np.ascontiguousarray(x).reshape(-1), np.ascontiguousarray(w), bias, rows)
     return out
 

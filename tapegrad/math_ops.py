@@ -1,6 +1,7 @@
 """Elementwise math, as functions that are also Tensor methods
 (torch.exp(x) and x.exp() are the same function here)."""
 import builtins
+import functools
 import numbers
 
 import numpy as np
@@ -15,13 +16,46 @@ def _number(x):
     return isinstance(x, numbers.Number) and not isinstance(x, Tensor)
 
 
+def broadcast_error(*shapes):
+    """The RuntimeError torch raises for shapes that do not broadcast."""
+    result = ()
+    for shape in shapes:
+        shape = tuple(shape)
+        n = builtins.max(len(result), len(shape))
+        a, b = (1,) * (n - len(result)) + result, (1,) * (n - len(shape)) + shape
+        for d in range(n - 1, -1, -1):
+            if a[d] != b[d] and a[d] != 1 and b[d] != 1:
+                return RuntimeError(f"The size of tensor a ({a[d]}) must match the size of tensor "
+                                    f"b ({b[d]}) at non-singleton dimension {d}")
+        result = tuple(builtins.max(x, y) for x, y in zip(a, b))
+    return RuntimeError(f"shapes {[list(s) for s in shapes]} cannot be broadcast together")
+
+
+def _no_numpy_shape_errors(f):
+    """NumPy's broadcast ValueError becomes torch's RuntimeError."""
+    @functools.wraps(f)
+    def op(*args, **kwargs):
+        try:
+            return f(*args, **kwargs)
+        except ValueError as e:
+            if "broadcast" not in str(e):
+                raise
+            raise broadcast_error(*[a.shape for a in args if isinstance(a, Tensor)]) from None
+    return op
+
+
 def _binary(name, x, y, alpha=1, reflected=False, dt=None):
     """x (op) y, or y (op) x when reflected, for a tensor x and a tensor or
     Python number y. Numbers are folded into the record as k0."""
     if isinstance(y, Tensor):
         dt = dt or dtypes.result_type(x, y)
         a, b = (y, x) if reflected else (x, y)
-        return apply(CODE[name], [cast(a, dt), cast(b, dt)], k0=alpha, dt=dt)
+        try:
+            return apply(CODE[name], [cast(a, dt), cast(b, dt)], k0=alpha, dt=dt)
+        except ValueError as e:
+            if "broadcast" not in str(e):
+                raise
+            raise broadcast_error(a.shape, b.shape) from None
     if not _number(y):
         return NotImplemented
     dt = dt or dtypes.result_type(x, y)
@@ -123,7 +157,12 @@ def _tensor_pair(name, a, b):
     if not isinstance(b, Tensor):
         b = wrap(np.asarray(b, dtypes.result_type(a, b).np))
     dt = dtypes.result_type(a, b)
-    return apply(CODE[name], [cast(a, dt), cast(b, dt)], dt=dt)
+    try:
+        return apply(CODE[name], [cast(a, dt), cast(b, dt)], dt=dt)
+    except ValueError as e:
+        if "broadcast" not in str(e):
+            raise
+        raise broadcast_error(a.shape, b.shape) from None
 
 
 def maximum(input, other):
@@ -158,6 +197,7 @@ def _as_float_mask(cond, like):
     return wrap(np.asarray(cond._data if isinstance(cond, Tensor) else cond, like._data.dtype))
 
 
+@_no_numpy_shape_errors
 def where(condition, input=None, other=None):
     if input is None and other is None:
         return tuple(wrap(i) for i in np.nonzero(condition._data))
@@ -171,6 +211,7 @@ def where(condition, input=None, other=None):
     return apply(CODE["where"], [a, b, _as_float_mask(condition, a)], dt=dt)
 
 
+@_no_numpy_shape_errors
 def masked_fill(input, mask, value):
     if mask.dtype is not dtypes.bool_:
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
@@ -179,6 +220,7 @@ def masked_fill(input, mask, value):
     return apply(CODE["masked_fill"], [input, _as_float_mask(mask, input)], k0=value)
 
 
+@_no_numpy_shape_errors
 def lerp(input, end, weight):
     if isinstance(weight, Tensor):
         return apply(CODE["lerp_tensor"], [input, cast(end, input.dtype), cast(weight, input.dtype)])
@@ -225,6 +267,7 @@ def clone(input):
 
 
 def _compare(ufunc):
+    @_no_numpy_shape_errors
     def compare(input, other):
         y = other._data if isinstance(other, Tensor) else other
         if not (isinstance(other, Tensor) or _number(other)):

@@ -148,11 +148,16 @@ def cat(tensors, dim=0):
         t.ndim for t in tensors) else tensors[0].dtype
     tensors = [cast(t, dt) for t in tensors if not (t.ndim == 1 and t.numel() == 0) or len(tensors) == 1]
     d = _dim(dim, tensors[0].ndim)
-    for t in tensors[1:]:
-        if t.ndim != tensors[0].ndim or builtins.any(
-                t.shape[e] != tensors[0].shape[e] for e in range(t.ndim) if e != d):
-            raise RuntimeError(f"Sizes of tensors must match except in dimension {d}. Expected size "
-                               f"{tensors[0].shape} but got size {t.shape} for a tensor in the list.")
+    first = tensors[0]
+    for i, t in enumerate(tensors[1:], 1):
+        if t.ndim != first.ndim:
+            raise RuntimeError(f"Tensors must have same number of dimensions: got {first.ndim} "
+                               f"and {t.ndim}")
+        for e in range(t.ndim):
+            if e != d and t.shape[e] != first.shape[e]:
+                raise RuntimeError(f"Sizes of tensors must match except in dimension {d}. Expected "
+                                   f"size {first.shape[e]} but got size {t.shape[e]} for tensor "
+                                   f"number {i} in the list.")
     return _join(tensors, d, "cat")
 
 
@@ -207,14 +212,14 @@ def index_select(x, dim, index):
 
 def gather(x, dim, index):
     d = _dim(dim, x.ndim)
-    _check_range(index._data, x.shape[d] if x.ndim else 1, d)
+    _check_range(index._data, x.shape[d] if x.ndim else 1, d, RuntimeError)
     return take(x, lambda a: np.take_along_axis(a, index._data, d), "gather")
 
 
-def _check_range(idx, n, d):
+def _check_range(idx, n, d, error=IndexError):
     if idx.size and (idx.min() < -n or idx.max() >= n):
         bad = idx.max() if idx.max() >= n else idx.min()
-        raise IndexError(f"index {bad} is out of bounds for dimension {d} with size {n}")
+        raise error(f"index {bad} is out of bounds for dimension {d} with size {n}")
 
 
 def _key(key):
@@ -240,12 +245,20 @@ def _key(key):
     return tuple(out), name
 
 
+def _index_error(e, x):
+    """NumPy's IndexError in torch's words."""
+    msg = str(e)
+    if msg.startswith("too many indices"):
+        msg = f"too many indices for tensor of dimension {x.ndim}"
+    return IndexError(msg.replace("axis", "dimension"))
+
+
 def getitem(x, key):
     key, name = _key(key)
     try:
         data = x._data[key]
     except IndexError as e:
-        raise IndexError(str(e).replace("axis", "dimension")) from None
+        raise _index_error(e, x) from None
     if name == "unsqueeze" and data.size == x.numel():
         return structural(CODE["unsqueeze"], x, data)
     return take(x, lambda a: a[key], name)
@@ -253,6 +266,20 @@ def getitem(x, key):
 
 def setitem(x, key, value):
     """x[key] = value. Recorded as where(mask, value spread by take, x)."""
+    try:
+        _setitem(x, key, value)
+    except IndexError as e:
+        raise _index_error(e, x) from None
+    except ValueError as e:
+        if "broadcast" not in str(e):
+            raise
+        target = x._data[_key(key)[0]].shape
+        got = tuple(value.shape) if isinstance(value, Tensor) else np.shape(value)
+        raise RuntimeError(f"shape mismatch: value tensor of shape {list(got)} cannot be "
+                           f"broadcast to indexing result of shape {list(target)}") from None
+
+
+def _setitem(x, key, value):
     from .inplace import _check_leaf, _write
     key, _ = _key(key)
     v = value if isinstance(value, Tensor) else None
@@ -272,7 +299,8 @@ def setitem(x, key, value):
 
 
 def contiguous(x):
-    return x if x._data.flags.c_contiguous else take(x, np.ascontiguousarray, "view")
+    from .math_ops import clone
+    return x if x._data.flags.c_contiguous else clone(x)      # CloneBackward0, as torch
 
 
 def is_contiguous(x):

@@ -280,3 +280,16 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             g = np.zeros_like(x._data)
         out.append(None if g is None else wrap(g))
     return tuple(out)
+
+
+def warmup(dtypes=None):
+    """Compile every kernel now (or load it from the on-disk cache), for
+    programs that want no pause at their first backward."""
+    from .. import dtypes as D
+    from ..creation import ones
+    codes = [d.code for d in (dtypes or (D.float32, D.float64))]
+    pairs = [(code, dt) for code in range(len(OPS)) for dt in codes]
+    registry.compile_missing(ENTRIES, OPS, pairs)
+    for d in (dtypes or (D.float32, D.float64)):
+        x = ones(2, dtype=d, requires_grad=True)
+        (x * x).sum().backward()
