@@ -3,6 +3,7 @@
 `import tapegrad as torch` runs ordinary autograd tutorial code.
 """
 from . import autograd, convert, inplace, linalg, math_ops, reductions, shape_ops
+from .autograd.engine import warmup
 from .autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import (arange, empty, empty_like, eye, from_numpy, full, full_like, linspace,
                        manual_seed, ones, ones_like, rand, rand_like, randint, randn, randn_like,
@@ -23,6 +24,7 @@ from .shape_ops import (cat, chunk, expand_as, flatten, flip, gather, index_sele
                         reshape, split, squeeze, stack, t, transpose, unsqueeze)
 from .tensor import Size, Tensor
 from . import optim, utils
+from . import nn
 from . import viz
 from .serialization import load, save
 from .legacy import (BoolTensor, DoubleTensor, FloatTensor, LongTensor, dtype, is_floating_point,

@@ -15,6 +15,8 @@ class Parameter(Tensor):
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
 
+    __str__ = __repr__
+
     def __deepcopy__(self, memo):
         # torch copies a Parameter's data and flag, not its .grad
         if id(self) not in memo:
