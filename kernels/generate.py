@@ -44,17 +44,17 @@ def _elementwise(op):
         gx = "G" + x.upper()
         out.append(f"    if {gx}.size:")
         if arity == 1:
-            out.append(f"        for i in range(G.size):")
+            out.append("        for i in range(G.size):")
             body = _loads(expr, dict(a="i", b="i", c="i", y="i")) + [f"{gx}[i] += {expr}"]
             out += ["            " + line for line in body]
             continue
         full = " and ".join(f"{v.upper()}.size == G.size" for v in INPUTS[:arity])
         out.append(f"        if {full}:")
-        out.append(f"            for i in range(G.size):")
+        out.append("            for i in range(G.size):")
         body = _loads(expr, dict(a="i", b="i", c="i", y="i")) + [f"{gx}[i] += {expr}"]
         out += ["                " + line for line in body]
-        out.append(f"        else:")
-        out.append(f"            for i in range(G.size):")
+        out.append("        else:")
+        out.append("            for i in range(G.size):")
         idx = {v: f"i{v}" for v in INPUTS[:arity]}
         idx["y"] = "i"
         body = [f"i{v} = bindex(i, sy, s{v})" for v in INPUTS[:arity] if v == x or v in _names(expr)]

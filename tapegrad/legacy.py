@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from . import dtypes
-from .dtypes import dtype, get_default_dtype, promote_types, set_default_dtype
+from .dtypes import dtype, promote_types, set_default_dtype
 from .tensor import Size, Tensor
 
 __all__ = ["Variable", "FloatTensor", "DoubleTensor", "LongTensor", "BoolTensor", "is_tensor",

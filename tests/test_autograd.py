@@ -2,7 +2,6 @@
 is_leaf, .grad, grad_fn names per call form, backward's arguments,
 accumulation, grad modes, detach, and the errors backward raises (same
 exception types as torch; afterwards a fresh computation still works)."""
-import warnings
 
 import numpy as np
 import pytest

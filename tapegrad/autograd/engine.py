@@ -249,7 +249,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     """d(outputs)/d(inputs), returned as a tuple; .grad is left alone."""
     if create_graph:
         raise NotImplementedError("create_graph=True (higher-order gradients) is not supported yet")
-    single = not isinstance(inputs, (list, tuple))
     inputs = _as_list(inputs)
     outputs, seeds = _check(outputs, grad_outputs)
     for x in inputs:
