@@ -7,10 +7,10 @@ exec, so the elementwise VJP kernels (from the rules in the op table) and
 one entry point per op are written out as real source; registry.py
 compiles each entry point on first use and the sweep calls it by address.
 Numba does not notice edits to functions a cached function calls from
-other files, so interpreter.py's header carries a digest of the hand-written
-kernels and the rules: editing any of them changes the file, which
-invalidates its cache. tests/test_generated.py fails when the committed
-file is stale.
+other files, so interpreter.py's header, and a KERNELS_DIGEST line in
+sweep.py and lifetime.py, carry a digest of the hand-written kernels and
+the rules: editing any of them changes those files, which invalidates
+their caches. tests/test_generated.py fails when a committed file is stale.
 """
 import ast
 import hashlib
@@ -112,6 +112,21 @@ def source():
     return "\n".join(parts).rstrip("\n") + "\n"
 
 
+# Hand-written files whose cached functions inline code or constants from the
+# others: each carries a KERNELS_DIGEST line, rewritten here, so an edit
+# anywhere in kernels/ invalidates their caches too.
+DIGESTED = ("sweep.py", "lifetime.py")
+
+
+def with_digest(name):
+    """The text of kernels/`name` with its KERNELS_DIGEST line brought up to date."""
+    lines = (HERE / name).read_text().splitlines(keepends=True)
+    return "".join(f'KERNELS_DIGEST = "{digest()}"\n' if line.startswith("KERNELS_DIGEST =")
+                   else line for line in lines)
+
+
 if __name__ == "__main__":
     (HERE / "interpreter.py").write_text(source())
-    print("wrote interpreter.py")
+    for name in DIGESTED:
+        (HERE / name).write_text(with_digest(name))
+    print("wrote interpreter.py and the digests of " + ", ".join(DIGESTED))

@@ -7,6 +7,10 @@ from .memory import slot_view
 
 _INDEX = np.zeros(0, np.int64)
 
+# Rewritten by generate.py: a changed digest invalidates this file's cache
+# when code it inlines from other kernel files changes.
+KERNELS_DIGEST = "1368c2279891b3db"
+
 
 @jit
 def reachable(n_rec, n_slots, rec_i, slot_i, shapes, refs, saves, function):

@@ -4,7 +4,7 @@ Eager forward and the backward sweep use these same kernels."""
 import numpy as np
 
 from .jit import jit
-from .memory import NDIM
+from .memory import NDIM, bindex_lead
 
 
 @jit(inline="always")
@@ -22,26 +22,11 @@ def _dims(sa, sb, sy):
     return n, k, m, ab, bb, yb, batches
 
 
-@jit(inline="always")
-def _batch(t, sy, yb, sx, xb):
-    """Batch t of the output, as a batch index of an input (broadcast)."""
-    j, stride, rem = 0, 1, t
-    for d in range(yb - 1, yb - xb - 1, -1):
-        n = sy[2 + d]
-        c = rem % n
-        rem //= n
-        size = sx[2 + d - (yb - xb)]
-        if size != 1:
-            j += c * stride
-        stride *= size
-    return j
-
-
 @jit
 def matmul_into(Y, A, B, sy, sa, sb):
     n, k, m, ab, bb, yb, batches = _dims(sa, sb, sy)
     for t in range(batches):
-        ia, ib = _batch(t, sy, yb, sa, ab), _batch(t, sy, yb, sb, bb)
+        ia, ib = bindex_lead(t, sy, yb, sa, ab), bindex_lead(t, sy, yb, sb, bb)
         out = Y[t * n * m:(t + 1) * n * m].reshape((n, m))
         if k == 0:
             out[:] = 0
@@ -57,7 +42,7 @@ def matmul_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
     if k == 0:
         return
     for t in range(batches):
-        ia, ib = _batch(t, sy, yb, sa, ab), _batch(t, sy, yb, sb, bb)
+        ia, ib = bindex_lead(t, sy, yb, sa, ab), bindex_lead(t, sy, yb, sb, bb)
         g = G[t * n * m:(t + 1) * n * m].reshape((n, m))
         if GA.size:
             ga = GA[ia * n * k:(ia + 1) * n * k].reshape((n, k))

@@ -70,7 +70,14 @@ def shape_row(shapes, sid):
 @jit(inline="always")
 def bindex(i, sy, sx):
     """Flat index into input shape sx of element i of the broadcast output sy."""
-    ny, nx = sy[NDIM], sx[NDIM]
+    return bindex_lead(i, sy, sy[NDIM], sx, sx[NDIM])
+
+
+@jit(inline="always")
+def bindex_lead(i, sy, ny, sx, nx):
+    """bindex over the leading ny dims of sy and nx dims of sx only (the
+    batch dims of a matmul): flat index of batch i of the output into the
+    input's batches."""
     j, stride, rem = 0, 1, i
     for d in range(ny - 1, ny - nx - 1, -1):
         n = sy[2 + d]

@@ -27,6 +27,9 @@ from .reduce import add_cast
 _INDEX = np.zeros(0, np.int64)     # the dtype of index maps (slot c of take ops)
 TO_COPY, FUNCTION = CODE["to_copy"], CODE["function"]   # the ops run() handles itself
 
+# Rewritten by generate.py: a changed digest invalidates this file's cache
+# when code it inlines from other kernel files changes.
+KERNELS_DIGEST = "1368c2279891b3db"
 
 
 @jit

@@ -5,8 +5,10 @@ from .record import cast
 from .tensor import Tensor
 
 
-def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False):
-    """to(dtype), to(device), to(device, dtype), to(other_tensor)."""
+def to_dtype(args, dtype=None, device=None):
+    """The dtype (None: unchanged) that to(*args, dtype=, device=) asks for,
+    of Tensor.to and nn.Module.to alike: to(dtype), to(device), to(device,
+    dtype), to(other_tensor). Raises for a device other than the CPU."""
     for a in args:
         if isinstance(a, dtypes.dtype):
             dtype = a
@@ -15,6 +17,12 @@ def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False):
         else:
             device = a
     _device.check(device)
+    return dtype
+
+
+def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False):
+    """to(dtype), to(device), to(device, dtype), to(other_tensor)."""
+    dtype = to_dtype(args, dtype, device)
     out = cast(self, dtype) if dtype is not None else self
     return out.clone() if copy and out is self else out
 

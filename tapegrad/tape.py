@@ -125,12 +125,17 @@ class Tape:
         """Append one record; returns the new output slot (held once).
         `versions`: the versions of inputs a/b/c now (0 for no counter)."""
         r = self.n_rec
-        if r == len(self.rec_k):
-            if not self._maybe_reclaim(force=True):
-                self._grow_records()
-            r = self.n_rec
-        elif r >= self._reclaim_at[0] or self.held_bytes >= self._reclaim_at[1]:
-            self._maybe_reclaim()
+        full = r == len(self.rec_k)
+        if full or r >= self._reclaim_at[0] or self.held_bytes >= self._reclaim_at[1]:
+            # the inputs may be held by no one until this record names them (an
+            # index map, a non-contiguous leaf's copy): reclaiming must keep them
+            inputs = [s for s in (a, b, c) if s >= 0]
+            self.refs[inputs] += 1
+            try:
+                if not self._maybe_reclaim(force=full) and full:
+                    self._grow_records()
+            finally:
+                self.refs[inputs] -= 1
             r = self.n_rec
         s = self.new_slot(out, r, flags)
         _REC.pack_into(self.rec_i, r * _REC.size, code, a, b, c, s, 0, *versions)

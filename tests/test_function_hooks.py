@@ -7,31 +7,17 @@ import torch
 import tapegrad as tg
 from tapegrad.autograd import engine
 
+from functions import my_relu
+
 
 def both(f):
     return f(torch), f(tg)
 
 
-def _relu(m):
-    class MyRelu(m.autograd.Function):
-        @staticmethod
-        def forward(ctx, input):
-            ctx.save_for_backward(input)
-            return input.clamp(min=0)
-
-        @staticmethod
-        def backward(ctx, grad_output):
-            input, = ctx.saved_tensors
-            grad_input = grad_output.clone()
-            grad_input[input < 0] = 0
-            return grad_input
-    return MyRelu
-
-
 def test_custom_function_matches_torch():
     def run(m):
         x = m.tensor([-1.0, 2.0, 3.0], requires_grad=True)
-        y = _relu(m).apply(x * 2)
+        y = my_relu(m).apply(x * 2)
         (y * y).sum().backward()
         name = type(y.grad_fn).__name__ if m is torch else y.grad_fn.name()
         return x.grad.tolist(), name
@@ -103,7 +89,7 @@ def test_function_in_a_10000_op_graph_enters_the_interpreter_twice(monkeypatch):
     y = x
     for _ in range(5_000):
         y = (y * 0.999).tanh()
-    y = _relu(tg).apply(y)
+    y = my_relu(tg).apply(y)
     for _ in range(5_000):
         y = y * 1.0001
     y.backward()
@@ -113,7 +99,7 @@ def test_function_in_a_10000_op_graph_enters_the_interpreter_twice(monkeypatch):
     ty = tx
     for _ in range(5_000):
         ty = (ty * 0.999).tanh()
-    ty = _relu(torch).apply(ty)
+    ty = my_relu(torch).apply(ty)
     for _ in range(5_000):
         ty = ty * 1.0001
     ty.backward()

@@ -11,6 +11,12 @@ def test_interpreter_is_up_to_date():
         "kernels/interpreter.py is stale: run python -m tapegrad.kernels.generate"
 
 
+def test_digests_are_up_to_date():
+    for name in generate.DIGESTED:
+        assert (generate.HERE / name).read_text() == generate.with_digest(name), \
+            f"kernels/{name}'s KERNELS_DIGEST is stale: run python -m tapegrad.kernels.generate"
+
+
 def test_every_op_has_an_entry_point():
     for op in generate.OPS:
         assert hasattr(interpreter, f"entry_{op.name}") == (op.name not in generate.SWEEP_HANDLES)

@@ -13,14 +13,7 @@ from tapegrad import nn
 
 from helpers import TOLERANCE, assert_same
 
-@pytest.fixture(autouse=True, scope="module")
-def torch_single_threaded():
-    """torch's thread pool costs more than it gains on these tiny tensors
-    (tenfold on a busy 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_single_threaded")
 
 
 REDUCTIONS = ("mean", "sum", "none")

@@ -4,11 +4,11 @@ detach, a custom autograd.Function MyRelu), every code cell run with
 shows, and what real torch prints for the same code (same NumPy data for
 rand/randn). This tutorial draws no random numbers."""
 import numpy as np
-import pytest
 import torch
 
 import tapegrad
-from tutorial_cells import Cell, SameData, assert_as_torch, assert_as_tutorial, run_notebook
+from functions import MY_RELU
+from tutorial_cells import Cell, tutorial_tests
 
 CELLS = {
     "In[1]": Cell("import torch"),
@@ -74,58 +74,16 @@ True
 False
 tensor(True)
 """),
-    "In[11]": Cell('''\
-class MyRelu(torch.autograd.Function):
-
-    # Forwars pass.
-    @staticmethod
-    def forward(ctx, input):
-
-        # ctx is a context object used to stash information of forward pass.
-        ctx.save_for_backward(input)
-        return input.clamp(min=0)
-
-    # Backward pass.
-    @staticmethod
-    def backward(ctx, grad_output):
-
-        # We recieve gradient of loss w.r.t. output.
-        # And return gradient of loss w.r.t. input.
-
-        input, = ctx.saved_tensors
-        grad_input = grad_output.clone()
-        grad_input[input < 0] = 0
-
-        return grad_input
-'''),
+    "In[11]": Cell(MY_RELU),
     "In[12]": Cell("""\
 # To apply our custom function, we use function.apply method.
 relu = MyRelu.apply
 """),
 }
-IDS = list(CELLS)
 
 
-@pytest.fixture(scope="module")
-def ours():
-    tapegrad.manual_seed(0)         # the values differ from the tutorial's anyway; fix them
-    return run_notebook(list(CELLS.values()), tapegrad)
-
-
-@pytest.fixture(scope="module")
-def same_data():
-    return {lib: run_notebook(list(CELLS.values()), SameData(lib, seed=0))
-            for lib in (torch, tapegrad)}
-
-
-@pytest.mark.parametrize("n", range(len(IDS)), ids=IDS)
-def test_cell_prints_what_the_tutorial_shows(ours, n):
-    assert_as_tutorial(CELLS[IDS[n]], ours[0][n])
-
-
-@pytest.mark.parametrize("n", range(len(IDS)), ids=IDS)
-def test_cell_prints_what_torch_prints(same_data, n):
-    assert_as_torch(same_data[tapegrad][0][n], same_data[torch][0][n])
+(ours, same_data, test_cell_prints_what_the_tutorial_shows,
+ test_cell_prints_what_torch_prints) = tutorial_tests(CELLS)
 
 
 def test_state_after_the_tutorial(ours):

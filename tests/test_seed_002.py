@@ -5,11 +5,8 @@ tutorial shows (only the format and count of values where they come from
 randn), and exactly what real torch prints for the same code on the same
 NumPy data."""
 import numpy as np
-import pytest
-import torch
 
-import tapegrad
-from tutorial_cells import Cell, SameData, assert_as_torch, assert_as_tutorial, run_notebook
+from tutorial_cells import Cell, tutorial_tests
 
 CELLS = {
     "In[1]": Cell("import torch"),
@@ -82,30 +79,11 @@ tensor([[4.5000, 6.0000],
         [7.5000, 9.0000]])
 """),
 }
-IDS = list(CELLS)
 SEEDS = [0, 1, 2]
 
 
-@pytest.fixture(scope="module")
-def ours():
-    tapegrad.manual_seed(0)         # the values differ from the tutorial's anyway; fix them
-    return run_notebook(list(CELLS.values()), tapegrad)
-
-
-@pytest.fixture(scope="module", params=SEEDS, ids=[f"seed{s}" for s in SEEDS])
-def same_data(request):
-    return {lib: run_notebook(list(CELLS.values()), SameData(lib, seed=request.param))
-            for lib in (torch, tapegrad)}
-
-
-@pytest.mark.parametrize("n", range(len(IDS)), ids=IDS)
-def test_cell_prints_what_the_tutorial_shows(ours, n):
-    assert_as_tutorial(CELLS[IDS[n]], ours[0][n])
-
-
-@pytest.mark.parametrize("n", range(len(IDS)), ids=IDS)
-def test_cell_prints_what_torch_prints(same_data, n):
-    assert_as_torch(same_data[tapegrad][0][n], same_data[torch][0][n])
+(ours, same_data, test_cell_prints_what_the_tutorial_shows,
+ test_cell_prints_what_torch_prints) = tutorial_tests(CELLS, SEEDS)
 
 
 def test_gradient_is_three_halves_of_x_plus_two(ours):

@@ -8,10 +8,8 @@ the tutorial's own derivations (dz1/dx = 16 (x + 1) / 3, ...) are checked
 on tapegrad's values."""
 import numpy as np
 import pytest
-import torch
 
-import tapegrad
-from tutorial_cells import (Cell, SameData, assert_as_torch, assert_as_tutorial, floats, run_notebook)
+from tutorial_cells import Cell, floats, tutorial_tests
 
 CELLS = {
     "In[1]": Cell("import torch"),
@@ -163,26 +161,8 @@ IDS = list(CELLS)
 SEEDS = [0, 1, 2]
 
 
-@pytest.fixture(scope="module")
-def ours():
-    tapegrad.manual_seed(0)         # the values differ from the tutorial's anyway; fix them
-    return run_notebook(list(CELLS.values()), tapegrad)
-
-
-@pytest.fixture(scope="module", params=SEEDS, ids=[f"seed{s}" for s in SEEDS])
-def same_data(request):
-    return {lib: run_notebook(list(CELLS.values()), SameData(lib, seed=request.param))
-            for lib in (torch, tapegrad)}
-
-
-@pytest.mark.parametrize("n", range(len(IDS)), ids=IDS)
-def test_cell_prints_what_the_tutorial_shows(ours, n):
-    assert_as_tutorial(CELLS[IDS[n]], ours[0][n])
-
-
-@pytest.mark.parametrize("n", range(len(IDS)), ids=IDS)
-def test_cell_prints_what_torch_prints(same_data, n):
-    assert_as_torch(same_data[tapegrad][0][n], same_data[torch][0][n])
+(ours, same_data, test_cell_prints_what_the_tutorial_shows,
+ test_cell_prints_what_torch_prints) = tutorial_tests(CELLS, SEEDS)
 
 
 def _lines(ours, cell):

@@ -9,10 +9,8 @@ real torch prints for the same code. This tutorial draws no random numbers;
 import math
 
 import pytest
-import torch
 
-import tapegrad
-from tutorial_cells import Cell, SameData, assert_as_torch, assert_as_tutorial, run_notebook
+from tutorial_cells import Cell, tutorial_tests
 
 CELLS = {
     "In[7]": Cell("import torch"),
@@ -168,28 +166,10 @@ with torch.no_grad():
 """),
     "In[90]": Cell("y", "tensor(4.)\n"),
 }
-IDS = list(CELLS)
 
 
-@pytest.fixture(scope="module")
-def ours():
-    return run_notebook(list(CELLS.values()), tapegrad)
-
-
-@pytest.fixture(scope="module")
-def same_data():
-    return {lib: run_notebook(list(CELLS.values()), SameData(lib, seed=0))
-            for lib in (torch, tapegrad)}
-
-
-@pytest.mark.parametrize("n", range(len(IDS)), ids=IDS)
-def test_cell_prints_what_the_tutorial_shows(ours, n):
-    assert_as_tutorial(CELLS[IDS[n]], ours[0][n])
-
-
-@pytest.mark.parametrize("n", range(len(IDS)), ids=IDS)
-def test_cell_prints_what_torch_prints(same_data, n):
-    assert_as_torch(same_data[tapegrad][0][n], same_data[torch][0][n])
+(ours, same_data, test_cell_prints_what_the_tutorial_shows,
+ test_cell_prints_what_torch_prints) = tutorial_tests(CELLS)
 
 
 def test_hand_derived_gradients(ours):

@@ -10,6 +10,10 @@ it is kept for the cell's test to re-raise.
 SameData(lib, seed) wraps torch or tapegrad so that rand/randn draw from
 one NumPy stream: torch and tapegrad then compute on the same numbers, and
 a random cell's printed output can be compared exactly.
+
+tutorial_tests(CELLS, seeds) makes the fixtures and tests every seed
+module has: each cell prints what the tutorial shows, and what torch
+prints on the same data.
 """
 import ast
 import builtins
@@ -21,6 +25,10 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+import pytest
+import torch
+
+import tapegrad
 
 
 @dataclass
@@ -174,3 +182,39 @@ def assert_as_torch(ours, theirs):
     user = [[str(w.message) for w in r.warnings if issubclass(w.category, UserWarning)]
             for r in (ours, theirs)]
     assert len(user[0]) == len(user[1]), f"warnings {user[0]} vs torch's {user[1]}"
+
+
+def tutorial_tests(cells, seeds=None):
+    """The fixtures and tests of a seed module whose tutorial has these
+    cells, for the module to bind to their own names:
+
+        (ours, same_data, test_cell_prints_what_the_tutorial_shows,
+         test_cell_prints_what_torch_prints) = tutorial_tests(CELLS, SEEDS)
+
+    ours: (results, namespace) of the cells run with tapegrad, seeded.
+    same_data: {torch: ..., tapegrad: ...}, the cells run by each library on
+    the same NumPy data, once per seed in `seeds` (None: once, seed 0)."""
+    ids = list(cells)
+
+    @pytest.fixture(scope="module")
+    def ours():
+        tapegrad.manual_seed(0)         # the values differ from the tutorial's anyway; fix them
+        return run_notebook(list(cells.values()), tapegrad)
+
+    params = {} if seeds is None else {"params": seeds, "ids": [f"seed{s}" for s in seeds]}
+
+    @pytest.fixture(scope="module", **params)
+    def same_data(request):
+        seed = getattr(request, "param", 0)
+        return {lib: run_notebook(list(cells.values()), SameData(lib, seed=seed))
+                for lib in (torch, tapegrad)}
+
+    @pytest.mark.parametrize("n", range(len(ids)), ids=ids)
+    def test_cell_prints_what_the_tutorial_shows(ours, n):
+        assert_as_tutorial(cells[ids[n]], ours[0][n])
+
+    @pytest.mark.parametrize("n", range(len(ids)), ids=ids)
+    def test_cell_prints_what_torch_prints(same_data, n):
+        assert_as_torch(same_data[tapegrad][0][n], same_data[torch][0][n])
+
+    return ours, same_data, test_cell_prints_what_the_tutorial_shows, test_cell_prints_what_torch_prints

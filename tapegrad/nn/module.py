@@ -8,6 +8,7 @@ from collections import OrderedDict
 
 from .. import dtypes
 from ..autograd.grad_mode import no_grad
+from ..convert import to_dtype
 from ..device import check as _check_device
 from ..optim.optimizer import _typename
 from ..tensor import Tensor
@@ -268,14 +269,7 @@ class Module:
         return self._cast_floats(dtypes.float64)
 
     def to(self, *args, device=None, dtype=None, non_blocking=False, memory_format=None):
-        for a in args:
-            if isinstance(a, dtypes.dtype):
-                dtype = a
-            elif isinstance(a, Tensor):
-                dtype = a.dtype
-            else:
-                device = a
-        _check_device(device)
+        dtype = to_dtype(args, dtype, device)
         if dtype is None:
             return self
         if not dtype.is_floating_point:
