@@ -1,6 +1,8 @@
-"""Where tapegrad's time goes in the bench/test_core.py workloads.
+"""Where tapegrad's time goes in three benchmark workloads: the 10,000-op
+scalar graph and the 1e6-element chain of bench/test_graphs.py, and the MLP
+of bench/test_mlp.py (forward + loss and backward; the SGD step is not in it).
 
-    python bench/profile_core.py [scalar_graph|elementwise_chain] [--cprofile N]
+    python bench/profile_core.py [scalar_graph|elementwise_chain|mlp_step] [--cprofile N]
 
 Prints, per workload, the median and min over rounds of: the forward pass
 (op recording), backward's parts (engine.plan, engine.run: the compiled
@@ -28,7 +30,8 @@ import tapegrad  # noqa: E402
 from tapegrad import tape as _tape  # noqa: E402
 from tapegrad.autograd import engine  # noqa: E402
 
-from bench import test_core  # noqa: E402
+from bench import test_graphs as workloads  # noqa: E402
+from bench import test_mlp  # noqa: E402
 
 PARTS = ("plan", "run", "_arena", "_accumulate")
 _spent = {}
@@ -58,7 +61,7 @@ _timed(_tape.Tape, "reclaim")        # reclaiming dead records, during the forwa
 def forward_scalar_graph(leaves):
     a, b, c = leaves
     y = c
-    for _ in range(test_core.ITERS):
+    for _ in range(workloads.ITERS):
         y = (y * a + b).tanh() ** 2
     return y
 
@@ -68,9 +71,23 @@ def forward_elementwise_chain(leaves):
     return (x.sin() * x + (-x * x).exp() * 0.5 + x.tanh()).mean()
 
 
+_MLP = {}
+
+
+def mlp_leaves(m):
+    x, y = test_mlp.batch()
+    _MLP["loss"], params, _ = test_mlp.module_model(m, test_mlp.initial_params(), x, y)
+    return params
+
+
+def forward_mlp_step(leaves):
+    return _MLP["loss"]()
+
+
 WORKLOADS = {
-    "scalar_graph": (test_core.scalar_leaves, forward_scalar_graph, 20),
-    "elementwise_chain": (test_core.chain_input, forward_elementwise_chain, 40),
+    "scalar_graph": (workloads.scalar_leaves, forward_scalar_graph, 20),
+    "elementwise_chain": (workloads.chain_input, forward_elementwise_chain, 40),
+    "mlp_step": (mlp_leaves, forward_mlp_step, 40),     # forward + loss, backward; no SGD step
 }
 
 

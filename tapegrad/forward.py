@@ -3,6 +3,8 @@
 Signature as in the op table: forward(*arrays, k0, k1, ki). Reductions
 take the reduced dims as a bitmask in ki, with KEEPDIM set to keep them.
 """
+import warnings
+
 import numpy as np
 from scipy import special
 
@@ -19,7 +21,12 @@ def axes(ki, ndim):
 def reduction(np_reduce):
     """A forward that calls np_reduce(a, axis=..., keepdims=..., **extra(k0))."""
     def forward(a, k0, k1, ki):
-        return np_reduce(a, axis=axes(ki, a.ndim), keepdims=bool(ki & KEEPDIM))
+        if a.size == 0:              # torch gives nan for the mean of nothing, without a warning
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                return np_reduce(a, axis=axes(ki, a.ndim), keepdims=bool(ki & KEEPDIM))
+        with np.errstate(all="ignore"):          # inf - inf is nan, silently as in torch
+            return np_reduce(a, axis=axes(ki, a.ndim), keepdims=bool(ki & KEEPDIM))
     return forward
 
 
@@ -32,8 +39,8 @@ def var(a, k0, k1, ki):
 def norm(a, k0, k1, ki):
     ax, keep = axes(ki, a.ndim), bool(ki & KEEPDIM)
     m = np.abs(a)
-    if k0 == np.inf:
-        return np.amax(m, axis=ax, keepdims=keep) if a.size else np.zeros(())
+    if k0 == np.inf:              # (an empty reduction raised before: torch has no identity)
+        return np.amax(m, axis=ax, keepdims=keep, initial=0.0)
     if k0 == 1:
         return np.sum(m, axis=ax, keepdims=keep)
     if k0 == 2:
@@ -42,18 +49,28 @@ def norm(a, k0, k1, ki):
 
 
 def logsumexp(a, k0, k1, ki):
+    if a.ndim == 0:                  # SciPy makes a 0-d input 1-d
+        return a.copy()
+    if a.size == 0:                  # and fails on empty ones: -inf for an empty sum
+        with np.errstate(divide="ignore"):
+            return np.log(np.sum(np.exp(a), axis=axes(ki, a.ndim), keepdims=bool(ki & KEEPDIM)))
     with np.errstate(all="ignore"):
         return special.logsumexp(a, axis=axes(ki, a.ndim), keepdims=bool(ki & KEEPDIM))
 
 
 def softmax(a, k0, k1, ki):
-    e = np.exp(a - np.amax(a, axis=ki, keepdims=True))
-    return e / np.sum(e, axis=ki, keepdims=True)
+    if a.size == 0:                  # np.amax has no identity
+        return a.copy()
+    with np.errstate(all="ignore"):          # rows of -inf or with inf give nan, as torch's
+        e = np.exp(a - np.amax(a, axis=ki, keepdims=True))
+        return e / np.sum(e, axis=ki, keepdims=True)
 
 
 def log_softmax(a, k0, k1, ki):
-    shifted = a - np.amax(a, axis=ki, keepdims=True)
-    with np.errstate(divide="ignore"):
+    if a.size == 0:
+        return a.copy()
+    with np.errstate(all="ignore"):
+        shifted = a - np.amax(a, axis=ki, keepdims=True)
         return shifted - np.log(np.sum(np.exp(shifted), axis=ki, keepdims=True))
 
 
@@ -98,6 +115,8 @@ def linear(x, w, b=None, k0=0.0, k1=0.0, ki=0):
     """x @ w.T + b. As the two-input op (linear_nobias), b receives k0."""
     rows = int(np.prod(x.shape[:-1], dtype=np.int64))
     out = np.empty(x.shape[:-1] + w.shape[:1], x.dtype)
+    if rows == 0:                  # linear_into would take the input width for 0
+        return out
     bias = b if isinstance(b, np.ndarray) else np.zeros(0, x.dtype)
     linear_into(out.reshape(-1), np.ascontiguousarray(x).reshape(-1), np.ascontiguousarray(w), bias, rows)
     return out
@@ -113,9 +132,10 @@ def nll_loss(logp, weight, target, k0, k1, ki):
 
 
 def gelu(a, k0, k1, ki):
-    if k0:
-        return 0.5 * a * (1 + np.tanh(0.7978845608028654 * (a + 0.044715 * a * a * a)))
-    return 0.5 * a * (1 + special.erf(a * 0.7071067811865476))
+    with np.errstate(all="ignore"):          # gelu(-inf) is nan, as torch's, without a warning
+        if k0:
+            return 0.5 * a * (1 + np.tanh(0.7978845608028654 * (a + 0.044715 * a * a * a)))
+        return 0.5 * a * (1 + special.erf(a * 0.7071067811865476))
 
 
 def softplus(a, k0, k1, ki):

@@ -7,9 +7,10 @@ import numbers
 import numpy as np
 
 from . import dtypes
+from .autograd.grad_mode import is_grad_enabled
 from .optable import CODE
 from .record import apply, cast, float_dtype, wrap
-from .tensor import Tensor, _dim
+from .tensor import Tensor
 
 
 def _number(x):
@@ -216,7 +217,13 @@ def masked_fill(input, mask, value):
     if mask.dtype is not dtypes.bool_:
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
                            f"{mask.dtype.name}")
-    value = value.item() if isinstance(value, Tensor) else value
+    if isinstance(value, Tensor):
+        if value.ndim:
+            raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got "
+                               f"tensor with {value.ndim} dimension(s).")
+        if value._rg and is_grad_enabled():        # the gradient reaches value too
+            return where(mask, cast(value, input.dtype), input)
+        value = value.item()
     return apply(CODE["masked_fill"], [input, _as_float_mask(mask, input)], k0=value)
 
 

@@ -5,9 +5,10 @@ from collections import namedtuple
 import numpy as np
 
 from . import dtypes
+from .autograd.grad_mode import is_grad_enabled
 from .forward import KEEPDIM
 from .optable import CODE
-from .record import apply, cast, float_dtype, wrap
+from .record import _recorded, apply, cast, float_dtype, wrap
 from .shape_ops import take
 from .tensor import Tensor, _dim
 
@@ -67,10 +68,17 @@ def prod(input, dim=_ALL, keepdim=False, *, dtype=None):
 
 
 def _check_nonempty(name, x, dim):
-    if x.numel() == 0 and (dim is _ALL or x.shape[_dim(dim, x.ndim)] == 0):
-        raise IndexError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0."
-                         if dim is _ALL else
-                         f"{name}(): Expected reduction dim {dim} to have non-zero size.")
+    if x.numel() != 0:
+        return
+    if dim is _ALL:                   # torch: IndexError from argmax / argmin, else RuntimeError
+        message = f"{name}(): Expected reduction dim to be specified for input.numel() == 0."
+        if name.startswith("arg"):
+            raise IndexError(message)
+        raise RuntimeError(message + " Specify the reduction dim with the 'dim' argument.")
+    for d in dim if isinstance(dim, (tuple, list)) else (dim,):
+        if x.ndim and x.shape[_dim(d, x.ndim)] == 0:
+            raise IndexError(f"{name}(): Expected reduction dim {_dim(d, x.ndim)} to have non-zero "
+                             "size.")
 
 
 def amax(input, dim=(), keepdim=False):
@@ -119,6 +127,7 @@ def min(input, dim=_ALL, keepdim=False, *, other=None):
 
 def _arg(np_arg):
     def arg(input, dim=None, keepdim=False):
+        _check_nonempty(np_arg.__name__, input, _ALL if dim is None else dim)
         if dim is None:
             return wrap(np.asarray(np_arg(input._data), np.int64).reshape((1,) * input.ndim
                                                                           if keepdim else ()))
@@ -151,6 +160,15 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     p = 2.0 if p in ("fro", None) else float(p)
+    if p == np.inf and input.numel() == 0:
+        if dim is None:
+            raise RuntimeError("linalg.vector_norm cannot compute the inf norm on an empty tensor "
+                               "because the operation does not have an identity")
+        for d in dim if isinstance(dim, (tuple, list)) else (dim,):
+            if input.ndim and input.shape[_dim(d, input.ndim)] == 0:
+                raise RuntimeError(f"linalg.vector_norm cannot compute the inf norm on the "
+                                   f"dimension {_dim(d, input.ndim)}because this dimension is "
+                                   "empty and the operation does not have an identity")
     return _reduce("norm", input, _ALL if dim is None else dim, keepdim, float_dtype(input), k0=p)[0]
 
 
@@ -172,7 +190,12 @@ softmax, log_softmax = _along("softmax"), _along("log_softmax")
 def cumsum(input, dim, *, dtype=None):
     dt = dtype or (input.dtype if input.dtype.is_floating_point else dtypes.int64)
     x = cast(input, dt)
-    return apply(CODE["cumsum"], [x], ki=_dim(dim, x.ndim) if x.ndim else 0, dt=dt)
+    d = _dim(dim, x.ndim)
+    if x.ndim == 0:             # np.cumsum makes a 0-d input 1-d; its cumsum is a copy
+        data = x._data.copy()
+        return _recorded(CODE["cumsum"], [x], data, dt, 0.0, 0.0, 0) \
+            if x._rg and is_grad_enabled() else wrap(data)
+    return apply(CODE["cumsum"], [x], ki=d, dt=dt)
 
 
 def all(input, dim=None, keepdim=False):

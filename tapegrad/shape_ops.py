@@ -131,9 +131,13 @@ def repeat(x, *sizes):
     return take(x, lambda a: np.tile(a, sizes), "repeat")
 
 
-def flip(x, dims):
-    dims = tuple(_dim(d, x.ndim) for d in (dims if isinstance(dims, (tuple, list)) else (dims,)))
-    return take(x, lambda a: np.flip(a, dims), "flip")
+def flip(x, *dims):
+    dims = tuple(_dim(d, x.ndim) for d in _shape_arg(dims))
+    for d in dims:
+        if dims.count(d) > 1:
+            raise RuntimeError(f"dim {d} appears multiple times in the list of dims")
+    # a copy, as torch's (np.flip is a view)
+    return take(x, lambda a: np.flip(a, dims).copy() if a.ndim else a.copy(), "flip")
 
 
 def _cat2(a, b, d, name):
@@ -143,10 +147,14 @@ def _cat2(a, b, d, name):
 def cat(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
-        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
-    dt = dtypes.result_type(*[t for t in tensors if t.ndim]) if builtins.any(
-        t.ndim for t in tensors) else tensors[0].dtype
-    tensors = [cast(t, dt) for t in tensors if not (t.ndim == 1 and t.numel() == 0) or len(tensors) == 1]
+        raise ValueError("torch.cat(): expected a non-empty list of Tensors")
+    for i, t in enumerate(tensors):
+        if t.ndim == 0:
+            raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
+    dt = dtypes.result_type(*tensors)
+    if len({t.ndim for t in tensors}) > 1:      # legacy: 1-d empty tensors join anything
+        tensors = [t for t in tensors if not (t.ndim == 1 and t.numel() == 0)] or tensors[:1]
+    tensors = [cast(t, dt) for t in tensors]
     d = _dim(dim, tensors[0].ndim)
     first = tensors[0]
     for i, t in enumerate(tensors[1:], 1):
@@ -162,11 +170,20 @@ def cat(tensors, dim=0):
 
 
 def _join(tensors, d, name):
-    """A balanced tree of two-input joins: log depth, n log n copies."""
+    """A balanced tree of two-input joins: log depth, n log n copies. A lone
+    tensor is copied too, as torch does (CatBackward0 / StackBackward0)."""
+    if len(tensors) == 1:
+        nothing = wrap(np.empty(tensors[0].shape[:d] + (0,) + tensors[0].shape[d + 1:],
+                                tensors[0]._data.dtype))
+        return _cat2(tensors[0], nothing, d, name)
+    return _tree(tensors, d, name)
+
+
+def _tree(tensors, d, name):
     if len(tensors) == 1:
         return tensors[0]
     mid = len(tensors) // 2
-    return _cat2(_join(tensors[:mid], d, "cat"), _join(tensors[mid:], d, "cat"), d, name)
+    return _cat2(_tree(tensors[:mid], d, "cat"), _tree(tensors[mid:], d, "cat"), d, name)
 
 
 def stack(tensors, dim=0):
@@ -187,7 +204,12 @@ def split(x, split_size_or_sections, dim=0):
     n = x.shape[d]
     if isinstance(split_size_or_sections, int):
         size = split_size_or_sections
-        sizes = [builtins.min(size, n - s) for s in range(0, n, size)] if size else [0]
+        if size < 0:
+            raise RuntimeError(f"split expects split_size be non-negative, but got split_size={size}")
+        if size == 0 and n:
+            raise RuntimeError("split_size can only be 0 if dimension size is 0, but got dimension "
+                               f"size of {n}")
+        sizes = [builtins.min(size, n - s) for s in range(0, n, size)] if n else [0]
     else:
         sizes = list(split_size_or_sections)
         if builtins.sum(sizes) != n:
@@ -200,48 +222,82 @@ def split(x, split_size_or_sections, dim=0):
 
 def chunk(x, chunks, dim=0):
     n = x.shape[_dim(dim, x.ndim)]
-    return split(x, -(-n // chunks) if n else 1, dim)
+    return split(x, -(-n // chunks) if n else [0] * chunks, dim)   # torch: `chunks` empty parts
 
 
 def index_select(x, dim, index):
     d = _dim(dim, x.ndim)
     idx = index._data.reshape(-1)
-    _check_range(idx, x.shape[d] if x.ndim else 1, d)
+    if x.ndim == 0 and idx.size != 1:
+        raise RuntimeError(f"index_select(): Index to scalar can have only 1 value, got {idx.size} "
+                           "value(s)")
+    n = x.shape[d] if x.ndim else 1
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        # torch's CPU kernel raises this for most dims (a RuntimeError for some middle ones)
+        raise IndexError("index out of range in self")
     return take(x, lambda a: np.take(a, idx, axis=d) if a.ndim else a[()], "index_select")
 
 
 def gather(x, dim, index):
     d = _dim(dim, x.ndim)
-    _check_range(index._data, x.shape[d] if x.ndim else 1, d, RuntimeError)
-    return take(x, lambda a: np.take_along_axis(a, index._data, d), "gather")
+    idx = index._data
+    _check_range(idx, x.shape[d] if x.ndim else 1, d)
+    if builtins.max(idx.ndim, 1) != builtins.max(x.ndim, 1):
+        raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
+    if x.ndim == 0 or idx.ndim == 0:                 # 0-d and 1-d alike
+        return take(x, lambda a: a.reshape(-1)[idx], "gather")
+    for e in range(x.ndim):
+        if e != d and idx.shape[e] > x.shape[e]:
+            raise RuntimeError(f"Size does not match at dimension {e} expected index "
+                               f"{list(idx.shape)} to be no larger than self {list(x.shape)} "
+                               f"apart from dimension {d}")
+    # torch reads the leading block of x where index is smaller (NumPy would broadcast)
+    block = tuple(slice(None) if e == d else slice(0, n) for e, n in enumerate(idx.shape))
+    return take(x, lambda a: np.take_along_axis(a[block], idx, d), "gather")
 
 
-def _check_range(idx, n, d, error=IndexError):
-    if idx.size and (idx.min() < -n or idx.max() >= n):
+def _check_range(idx, n, d):
+    """gather takes no negative index, as torch's."""
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
         bad = idx.max() if idx.max() >= n else idx.min()
-        raise error(f"index {bad} is out of bounds for dimension {d} with size {n}")
+        raise RuntimeError(f"index {bad} is out of bounds for dimension {d} with size {n}")
 
 
-def _key(key):
-    """key with tensors as NumPy arrays, and the grad_fn torch would name."""
+def _key(key, shape=()):
+    """key with tensors as NumPy arrays, and the grad_fn torch would name:
+    that of the last op torch applies. Advanced indexing comes last; in a
+    tuple key, a slice over a whole dim is no op (a key of only such slices
+    is torch's AliasBackward0, which the op table lacks: SliceBackward0)."""
     parts = key if isinstance(key, tuple) else (key,)
-    out, name = [], "slice"
+    out = []
     for k in parts:
         if isinstance(k, Tensor):
             k = k._data
-        if isinstance(k, (list, np.ndarray)) or (isinstance(k, Tensor)):
-            k = np.asarray(k)
+            if k.ndim == 0 and k.dtype.kind == "i":       # torch: a 0-d integer tensor is an int
+                k = int(k)
+        if isinstance(k, (list, np.ndarray, bool)):
+            k = np.asarray(k) if not isinstance(k, list) or k else np.zeros(0, np.int64)
             if k.dtype.kind == "f":
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
-            name = "index"
-        elif name != "index":
+        out.append(k)
+    if builtins.any(isinstance(k, np.ndarray) for k in out):
+        return tuple(out), "index"
+    name, d = "slice", 0
+    for i, k in enumerate(out):
+        if k is Ellipsis:       # the dims the parts after it index are the last ones
+            d = len(shape) - builtins.sum(j is not None and j is not Ellipsis for j in out[i + 1:])
+        elif k is None:
+            name = "unsqueeze"
+        elif isinstance(k, slice):
+            n = shape[d] if 0 <= d < len(shape) else 0
+            whole = k.start in (None, 0) and (k.stop is None or k.stop >= n) and k.step in (None, 1)
+            if not (whole and isinstance(key, tuple)):
+                name = "slice"
+            d += 1
+        else:
             if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
                 name = "select"
-            elif k is None:
-                name = "unsqueeze"
-            elif isinstance(k, slice) and k != slice(None):
-                name = "slice"
-        out.append(k)
+            d += 1
     return tuple(out), name
 
 
@@ -253,15 +309,54 @@ def _index_error(e, x):
     return IndexError(msg.replace("axis", "dimension"))
 
 
+def _torch_order(key):
+    """(first, second): a[first][second] is torch's a[key]. torch selects the
+    ints first and indexes the rest; NumPy takes ints beside index arrays as
+    index arrays too, which moves the result's dims (x[0, :, [0, 1]])."""
+    def is_int(k):
+        return isinstance(k, (int, np.integer)) and not isinstance(k, bool)
+    if not (builtins.any(isinstance(k, np.ndarray) for k in key)
+            and builtins.any(is_int(k) for k in key)):
+        return key, ()
+    first, second = [], []
+    for k in key:
+        if isinstance(k, np.ndarray):
+            first += [slice(None)] * (k.ndim if k.dtype == bool else 1)
+            second.append(k)
+        elif is_int(k):
+            first.append(k)
+        else:                            # None, a slice or Ellipsis: done by `first`
+            first.append(k)
+            second.append(Ellipsis if k is Ellipsis else slice(None))
+    return tuple(first), tuple(second)
+
+
+def _index(a, key):
+    first, second = _torch_order(key)
+    return a[first][second] if second else a[first]
+
+
+def _assign(a, key, value):
+    first, second = _torch_order(key)
+    if second:
+        a[first][second] = value          # a[first] is a view: the write reaches a
+    else:
+        a[first] = value
+
+
 def getitem(x, key):
-    key, name = _key(key)
+    key, name = _key(key, x.shape)
     try:
-        data = x._data[key]
+        data = _index(x._data, key)
     except IndexError as e:
         raise _index_error(e, x) from None
-    if name == "unsqueeze" and data.size == x.numel():
-        return structural(CODE["unsqueeze"], x, data)
-    return take(x, lambda a: a[key], name)
+    if name == "unsqueeze":             # torch's last op: an unsqueeze, same elements in order
+        if data.size == x.numel():
+            return structural(CODE["unsqueeze"], x, data)
+        inner = tuple(k for k in key if k is not None)      # the select / slice before it
+        picked = take(x, lambda a: a[inner], _key(inner, x.shape)[1])
+        return structural(CODE["unsqueeze"], picked, picked._data.reshape(data.shape))
+    return take(x, lambda a: _index(a, key), name)
 
 
 def setitem(x, key, value):
@@ -273,7 +368,7 @@ def setitem(x, key, value):
     except ValueError as e:
         if "broadcast" not in str(e):
             raise
-        target = x._data[_key(key)[0]].shape
+        target = _index(x._data, _key(key)[0]).shape
         got = tuple(value.shape) if isinstance(value, Tensor) else np.shape(value)
         raise RuntimeError(f"shape mismatch: value tensor of shape {list(got)} cannot be "
                            f"broadcast to indexing result of shape {list(target)}") from None
@@ -284,16 +379,19 @@ def _setitem(x, key, value):
     key, _ = _key(key)
     v = value if isinstance(value, Tensor) else None
     if not ((x._rg or (v is not None and v._rg)) and is_grad_enabled()):
-        x._data[key] = v._data if v is not None else value
+        _assign(x._data, key, v._data if v is not None else value)
         bump(x)
         return
     _check_leaf(x)
     mask = np.zeros(x.shape, bool)
-    mask[key] = True
+    _assign(mask, key, True)
     v = cast(v if v is not None else wrap(np.asarray(value, x._data.dtype)), x.dtype)
     spread = np.zeros(x.shape, np.int64)       # which element of v lands where
-    spread[key] = np.arange(v.numel()).reshape(v.shape)
-    full = take(v, lambda a: a.reshape(-1)[spread], "index")
+    _assign(spread, key, np.arange(v.numel()).reshape(v.shape))
+    if v.numel():
+        full = take(v, lambda a: a.reshape(-1)[spread], "index")
+    else:                                      # nothing is written; v still gets its (empty) grad
+        full = take(v, lambda a: np.zeros(x.shape, a.dtype), "index")
     from .math_ops import where
     _write(x, where(wrap(mask), full, x))
 
