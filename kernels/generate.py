@@ -3,9 +3,12 @@
     python -m tapegrad.kernels.generate        # rewrite interpreter.py
 
 Numba caches a function by its own file, and cannot cache functions made by
-exec, so the elementwise VJP kernels (from the rules in the op table) and
-one entry point per op are written out as real source; registry.py
-compiles each entry point on first use and the sweep calls it by address.
+exec, so the elementwise kernels (from the rules in the op table) are
+written out as real source, with, per op, a VJP entry point (entry_NAME,
+called by the backward sweep) and, per op with a compiled forward, a
+forward entry point (fentry_NAME, called by eager code and by the replay
+sweep alike: they run one kernel, so they agree to the bit). registry.py compiles each entry point
+on first use and the sweeps call it by address.
 Numba does not notice edits to functions a cached function calls from
 other files, so interpreter.py's header, and a KERNELS_DIGEST line in
 sweep.py and lifetime.py, carry a digest of the hand-written kernels and
@@ -19,10 +22,15 @@ import pathlib
 from tapegrad.optable import OPS
 
 HERE = pathlib.Path(__file__).parent
-HAND_WRITTEN = ("jit.py", "layout.py", "memory.py", "scalar.py", "reduce.py", "shape.py", "linalg.py")
+HAND_WRITTEN = ("jit.py", "layout.py", "memory.py", "scalar.py", "reduce.py", "shape.py", "linalg.py",
+                "forward_reduce.py")
 SIG = "G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc"
+FSIG = "Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc"
 INPUTS = "abc"
-SCALAR_HELPERS = ("gelu_grad", "pow_dbase", "pow_dexp", "silu_grad", "softplus_grad")
+SCALAR_HELPERS = ("clamp", "gelu", "gelu_grad", "maximum", "minimum", "pow_dbase", "pow_dexp",
+                  "silu_grad", "softplus_grad")
+NUMPY_MATH = ("ceil", "cos", "exp", "expm1", "float64", "floor", "log", "log10", "log1p", "log2",
+              "rint", "sign", "sin", "sqrt", "tan", "tanh", "trunc")
 
 
 def _names(expr):
@@ -63,43 +71,73 @@ def _elementwise(op):
     return "\n".join(out)
 
 
-def _kernel_name(op):
+def _elementwise_fwd(op):
+    """The forward rule in float64 whatever the dtype, rounded once on
+    store: so Python floats give the same bits (tapegrad/eager.py)."""
+    names = _names(op.fwd)
+    used = [v for v in INPUTS[:op.arity] if v in names]
+    out = ['@jit(inline="always")', f"def fwd_{op.name}({FSIG}):"]
+    full = " and ".join(f"{v.upper()}.size == Y.size" for v in INPUTS[:op.arity])
+    out += [f"    if {full}:", "        for i in range(Y.size):"]
+    out += [f"            {v} = float64({v.upper()}[i])" for v in used] + [f"            Y[i] = {op.fwd}"]
+    out += ["    else:", "        for i in range(Y.size):"]
+    out += [f"            {v} = float64({v.upper()}[bindex(i, sy, s{v})])" for v in used]
+    out += [f"            Y[i] = {op.fwd}"]
+    return "\n".join(out)
+
+
+def _kernel_name(rule, default):
     """"kernel:module.name" names a hand-written kernel in kernels/module.py."""
-    return op.vjp.rsplit(".", 1)[1] if isinstance(op.vjp, str) else f"vjp_{op.name}"
+    return rule.rsplit(".", 1)[1] if isinstance(rule, str) and rule.startswith("kernel:") else default
 
 
 SWEEP_HANDLES = ("to_copy", "function")    # kernels/sweep.py runs these itself
 
 
 def _entries():
-    """One entry point per op, compiled on first use by registry.py."""
+    """Entry points per op, compiled on first use by registry.py."""
     lines = []
     for op in OPS:
-        if op.name not in SWEEP_HANDLES:
-            lines += [f"def entry_{op.name}(like, p, f):",
+        if op.name in SWEEP_HANDLES:
+            continue
+        lines += [f"def entry_{op.name}(like, p, f):",
+                  f"    {SIG} = unpack(carray(like, (0,)), p, f)",
+                  f"    {_kernel_name(op.vjp, 'vjp_' + op.name)}({SIG})", "", ""]
+        if op.fwd:
+            kernel = _kernel_name(op.fwd, "fwd_" + op.name)
+            lines += [f"def fentry_{op.name}(like, p, f):",
                       f"    {SIG} = unpack(carray(like, (0,)), p, f)",
-                      f"    {_kernel_name(op)}({SIG})", "", ""]
+                      f"    {kernel}({FSIG})", "", ""]
     return "\n".join(lines)
+
+
+def _hand_written(rule):
+    return isinstance(rule, str) and rule.startswith("kernel:")
 
 
 def digest():
     h = hashlib.sha256()
     for name in HAND_WRITTEN:
         h.update((HERE / name).read_bytes())
-    h.update(repr([(op.name, op.arity, op.vjp) for op in OPS]).encode())
+    for name in DIGESTED:            # they inline each other (replay.py: sweep.py's packing)
+        h.update("".join(line for line in (HERE / name).read_text().splitlines(keepends=True)
+                         if not line.startswith("KERNELS_DIGEST =")).encode())
+    h.update(repr([(op.name, op.arity, op.vjp, op.fwd) for op in OPS]).encode())
     return h.hexdigest()[:16]
 
 
 def source():
     by_module = {}
     for op in OPS:
-        if isinstance(op.vjp, str) and op.name not in SWEEP_HANDLES:
-            module, name = op.vjp.split(":", 1)[1].split(".")
-            by_module.setdefault(module, set()).add(name)
+        for rule in (op.vjp, op.fwd):
+            if _hand_written(rule) and op.name not in SWEEP_HANDLES:
+                module, name = rule.split(":", 1)[1].split(".")
+                by_module.setdefault(module, set()).add(name)
     parts = [
         f'"""GENERATED by kernels/generate.py from tapegrad/optable.py: do not edit.\n\n'
         f'Kernels digest: {digest()}\n"""',
-        "import math\n\nfrom numba import carray\nfrom numpy import cos, exp, floor, log, sign, sin, trunc\n",
+        "from math import atan2, erf\n\nfrom numba import carray\n"
+        f"from numpy import {', '.join(NUMPY_MATH)}\n",
         "from .jit import jit",
         "from .memory import bindex, unpack",
         *(f"from .{m} import {', '.join(sorted(names))}" for m, names in sorted(by_module.items())),
@@ -108,6 +146,7 @@ def source():
         "",
     ]
     parts += [_elementwise(op) + "\n\n" for op in OPS if isinstance(op.vjp, tuple)]
+    parts += [_elementwise_fwd(op) + "\n\n" for op in OPS if op.fwd and not _hand_written(op.fwd)]
     parts.append(_entries())
     return "\n".join(parts).rstrip("\n") + "\n"
 
@@ -115,7 +154,7 @@ def source():
 # Hand-written files whose cached functions inline code or constants from the
 # others: each carries a KERNELS_DIGEST line, rewritten here, so an edit
 # anywhere in kernels/ invalidates their caches too.
-DIGESTED = ("sweep.py", "lifetime.py")
+DIGESTED = ("sweep.py", "lifetime.py", "replay.py")
 
 
 def with_digest(name):

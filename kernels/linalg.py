@@ -1,6 +1,6 @@
 """Matrix products on BLAS: Numba's np.dot calls it for contiguous 2-D float
 blocks (it needs SciPy). Batched and broadcast cases loop over 2-D blocks.
-Eager forward and the backward sweep use these same kernels."""
+Eager forward, replay and the backward sweep use these same kernels."""
 import numpy as np
 
 from .jit import jit
@@ -36,6 +36,11 @@ def matmul_into(Y, A, B, sy, sa, sb):
 
 
 @jit(inline="always")
+def matmul_fwd(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
+    matmul_into(Y, A, B, sy, sa, sb)
+
+
+@jit(inline="always")
 def matmul_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
     """dA += G @ B^T, dB += A^T @ G, per batch (broadcast batches accumulate)."""
     n, k, m, ab, bb, yb, batches = _dims(sa, sb, sy)
@@ -67,6 +72,16 @@ def linear_into(Y, X, W, bias, rows):
         for r in range(rows):
             for j in range(n_out):
                 out[r, j] += bias[j]
+
+
+@jit(inline="always")
+def linear_fwd(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
+    """As eager linear (tapegrad/forward.py): A (rows, in), B (out, in), bias C."""
+    rows = 1
+    for d in range(sa[NDIM] - 1):
+        rows *= sa[2 + d]
+    if rows:
+        linear_into(Y, A, B.reshape((sb[2], sb[3])), C, rows)
 
 
 @jit(inline="always")

@@ -1,4 +1,5 @@
-"""Compiled VJP entry points, one per op and float dtype, made on first use.
+"""Compiled entry points, one per op and float dtype, made on first use:
+VJPs for the backward sweep, forwards for replay.
 
 The sweep calls a record's entry through its address (memory.call_entry),
 so it does not contain the kernels: its own compile stays small however
@@ -17,22 +18,23 @@ _SIGNATURES = {code: types.void(types.CPointer(dtype), types.CPointer(types.int6
 _compiled = {}
 
 
-def table(ops):
-    """An int64[len(ops), 2] table of entry addresses, 0 = not compiled yet;
-    ops the sweep runs itself get 1 so they never count as missing."""
+def table(ops, kind="entry"):
+    """An int64[len(ops), 2] table of entry addresses (kind "entry": VJPs,
+    "fentry": forwards), 0 = not compiled yet; ops the sweep runs itself
+    get 1 so they never count as missing."""
     t = np.zeros((len(ops), 2), np.int64)
     for code, op in enumerate(ops):
-        if not hasattr(interpreter, f"entry_{op.name}"):
+        if not hasattr(interpreter, f"{kind}_{op.name}"):
             t[code] = 1
     return t
 
 
-def compile_missing(entries, ops, pairs):
+def compile_missing(entries, ops, pairs, kind="entry"):
     """Compile the entries of the (op code, dtype code) pairs not yet in `entries`."""
     for code, dt in pairs:
         if entries[code, dt] == 0:
-            key = (code, dt)
+            key = (kind, code, dt)
             if key not in _compiled:
-                fn = getattr(interpreter, f"entry_{ops[code].name}")
+                fn = getattr(interpreter, f"{kind}_{ops[code].name}")
                 _compiled[key] = cfunc(_SIGNATURES[dt], cache=True, error_model="numpy")(fn)
             entries[code, dt] = _compiled[key].address

@@ -1,4 +1,4 @@
-"""Scalar helpers the derivative rules in the op table call by name."""
+"""Scalar helpers the forward and derivative rules in the op table call by name."""
 import math
 
 import numpy as np
@@ -44,3 +44,33 @@ def silu_grad(a):
 @jit(inline="always")
 def softplus_grad(a, beta):
     return 1 / (1 + np.exp(-beta * a))
+
+
+@jit(inline="always")
+def clamp(a, lo, hi):
+    """min(max(a, lo), hi) with NaN passing through, as torch.clamp."""
+    t = lo if a < lo else a
+    return hi if t > hi else t
+
+
+@jit(inline="always")
+def maximum(a, b):
+    """The larger, or NaN if either is NaN (torch.maximum)."""
+    if a != a or b != b:
+        return a + b
+    return a if a > b else b
+
+
+@jit(inline="always")
+def minimum(a, b):
+    if a != a or b != b:
+        return a + b
+    return a if a < b else b
+
+
+@jit(inline="always")
+def gelu(a, tanh_form):
+    """gelu(a), exact (erf) or the tanh approximation (tanh_form != 0)."""
+    if tanh_form:
+        return 0.5 * a * (1 + math.tanh(0.7978845608028654 * (a + 0.044715 * a * a * a)))
+    return 0.5 * a * (1 + math.erf(a * 0.7071067811865476))

@@ -29,7 +29,7 @@ TO_COPY, FUNCTION = CODE["to_copy"], CODE["function"]   # the ops run() handles 
 
 # Rewritten by generate.py: a changed digest invalidates this file's cache
 # when code it inlines from other kernel files changes.
-KERNELS_DIGEST = "1368c2279891b3db"
+KERNELS_DIGEST = "0a13cb835c9bbf4c"
 
 
 @jit
@@ -112,7 +112,7 @@ def _grad(arena, slot_i, shapes, goff, s):
 
 
 @jit(inline="always")
-def _pack(p, col, n_col, arena, slot_i, shapes, s):
+def _pack(p, col, n_col, slot_i, shapes, s):
     """The address and size of slot s's value into the argument block."""
     if s < 0:
         p[col], p[n_col] = 0, 0
@@ -134,13 +134,22 @@ def _record(r, arena, entry, p, f, rec_i, rec_f, rec_k, slot_i, shapes, goff):
     """Fill the argument block for record r and call its op's entry point."""
     a, b, c, o = rec_i[r, A], rec_i[r, B], rec_i[r, C], rec_i[r, OUT]
     _pack_grad(p, M.G, M.N_Y, arena, slot_i, shapes, goff, o)
-    p[M.Y] = slot_i[o, ADDR]
-    _pack(p, M.VA, M.N_A, arena, slot_i, shapes, a)
-    _pack(p, M.VB, M.N_B, arena, slot_i, shapes, b)
-    _pack(p, M.VC, M.N_C, arena, slot_i, shapes, c)
     _pack_grad(p, M.GA, M.N_GA, arena, slot_i, shapes, goff, a)
     _pack_grad(p, M.GB, M.N_GB, arena, slot_i, shapes, goff, b)
     _pack_grad(p, M.GC, M.N_GC, arena, slot_i, shapes, goff, c)
+    pack_values(r, p, f, rec_i, rec_f, rec_k, slot_i, shapes)
+    call_entry(entry, 0, p.ctypes.data, f.ctypes.data)
+
+
+@jit(inline="always")
+def pack_values(r, p, f, rec_i, rec_f, rec_k, slot_i, shapes):
+    """Record r's values, shapes and constants into the argument block (the
+    forward entries read only these)."""
+    a, b, c, o = rec_i[r, A], rec_i[r, B], rec_i[r, C], rec_i[r, OUT]
+    p[M.Y], p[M.N_Y] = slot_i[o, ADDR], shapes[slot_i[o, SHAPE], NUMEL]
+    _pack(p, M.VA, M.N_A, slot_i, shapes, a)
+    _pack(p, M.VB, M.N_B, slot_i, shapes, b)
+    _pack(p, M.VC, M.N_C, slot_i, shapes, c)
     p[M.KI] = rec_k[r]
     row = shapes.ctypes.data + slot_i[o, SHAPE] * shapes.shape[1] * 8
     p[M.SY] = row
@@ -148,7 +157,6 @@ def _record(r, arena, entry, p, f, rec_i, rec_f, rec_k, slot_i, shapes, goff):
     p[M.SB] = shapes.ctypes.data + slot_i[b, SHAPE] * shapes.shape[1] * 8 if b >= 0 else row
     p[M.SC] = shapes.ctypes.data + slot_i[c, SHAPE] * shapes.shape[1] * 8 if c >= 0 else row
     f[0], f[1] = rec_f[r, 0], rec_f[r, 1]
-    call_entry(entry, 0, p.ctypes.data, f.ctypes.data)
 
 
 @jit

@@ -26,6 +26,7 @@ from .tensor import Size, Tensor
 from . import optim, utils
 from . import nn
 from . import viz
+from .replay import replay
 from .serialization import load, save
 from .legacy import (BoolTensor, DoubleTensor, FloatTensor, LongTensor, dtype, is_floating_point,
                      is_tensor, numel, promote_types, set_default_tensor_type, typename)

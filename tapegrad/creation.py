@@ -3,9 +3,9 @@ import numbers
 
 import numpy as np
 
+from . import capture, dtypes
 from . import device as _device
-from . import dtypes
-from .record import wrap
+from .record import new, wrap
 from .tensor import Tensor
 
 _rng = [np.random.default_rng()]
@@ -18,7 +18,7 @@ def manual_seed(seed):
 
 def _make(data, dtype, requires_grad, device):
     _device.check(device)
-    t = wrap(data)
+    t = new(data)                 # a constant, also in a step recorded for replay
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -106,6 +106,11 @@ def _shape(size):
     return tuple(int(n) for n in size)
 
 
+def _random():
+    capture.refuse("it draws random numbers, which a replay would repeat")
+    return _rng[0]
+
+
 def _filled(fill):
     def make(*size, dtype=None, device=None, requires_grad=False, out=None):
         dt = dtype or dtypes.get_default_dtype()
@@ -116,8 +121,8 @@ def _filled(fill):
 zeros = _filled(np.zeros)
 ones = _filled(np.ones)
 empty = _filled(np.zeros)       # zeroed: uninitialized memory is no feature
-rand = _filled(lambda shape, dt: _rng[0].random(shape, dtype=dt))
-randn = _filled(lambda shape, dt: _rng[0].standard_normal(shape, dtype=dt))
+rand = _filled(lambda shape, dt: _random().random(shape, dtype=dt))
+randn = _filled(lambda shape, dt: _random().standard_normal(shape, dtype=dt))
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
@@ -132,12 +137,12 @@ def randint(low, high=None, size=None, *, dtype=None, device=None, requires_grad
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= "
                            f"to={high}")
     dt = dtype or dtypes.int64
-    return _make(_rng[0].integers(low, high, _shape((size,))).astype(dt.np), dt, requires_grad, device)
+    return _make(_random().integers(low, high, _shape((size,))).astype(dt.np), dt, requires_grad, device)
 
 
 def randperm(n, *, dtype=None, device=None, requires_grad=False):
     dt = dtype or dtypes.int64
-    return _make(_rng[0].permutation(n).astype(dt.np), dt, requires_grad, device)
+    return _make(_random().permutation(n).astype(dt.np), dt, requires_grad, device)
 
 
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):

@@ -81,6 +81,7 @@ def _row(shape):
     return row
 
 
+
 def matmul_shape(sa, sb):
     """The shape of a @ b, or ValueError with PyTorch's wording."""
     if not sa or not sb:

@@ -3,10 +3,12 @@ and (when recorded) move the tensor onto the new record's slot, which then
 aliases that memory. Views and aliases see the change, as in PyTorch."""
 import numpy as np
 
-from . import dtypes
+from . import capture, dtypes
 from .autograd.grad_mode import is_grad_enabled
 from .kernels import layout as L
 from .kernels.memory import address
+from .optable import CODE
+from .record import apply
 from .tape import SAVES
 from .math_ops import _binary, clamp, mul
 from .tensor import Tensor, bump
@@ -21,9 +23,11 @@ def _write(self, result):
     if result.shape != self.shape:
         raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast "
                            f"shape {list(result.shape)}")
+    if result._slot >= 0 and not result._rg:
+        return _assign(self, result)
     kept = _keep_saved_self(self, result) if result._slot >= 0 else ()
     np.copyto(self._data, result._data)
-    bump(self)
+    bump(self, recorded=True)
     for col in kept:         # the op itself read self before the change, as torch's clone
         result._tape.rec_i[result._tape.slot_i[result._slot, L.REC], col] = self._vc[0]
     if result._slot >= 0:
@@ -36,6 +40,21 @@ def _write(self, result):
             self._tape.release(self._slot)
         self._slot, self._tape, self._rg = s, tape, True
         result._slot = -1          # its hold on the slot passes to self
+    return self
+
+
+def _assign(self, result):
+    """An in-place change without grad in a step recorded for replay: a
+    clone record whose output slot is self's memory, so replay writes there."""
+    np.copyto(self._data, result._data)
+    bump(self, recorded=True)
+    if not self._data.flags.c_contiguous:
+        capture.refuse("it changes a non-contiguous tensor in place")
+        return self
+    tape = result._tape
+    capture.active().effects = True
+    s = tape.record(CODE["clone"], result._slot, -1, -1, self._data, self.dtype.code)
+    tape.release(s)           # the record holds it; self keeps its own slot
     return self
 
 
@@ -90,6 +109,8 @@ def fill_(self, value):
     _check_leaf(self)
     if self._rg and is_grad_enabled():        # a recorded fill: gradient zero
         return _write(self, _binary("add", mul(self, 0.0), float(value), dt=self.dtype))
+    if capture.active() and self.dtype.is_floating_point and not isinstance(value, Tensor):
+        return _write(self, apply(CODE["fill"], [self], k0=float(value)))   # zero_grad(False)
     self._data.fill(value.item() if isinstance(value, Tensor) else value)
     bump(self)
     return self

@@ -3,7 +3,7 @@ import traceback
 
 import numpy as np
 
-from . import dtypes
+from . import capture, dtypes, eager
 from .autograd import anomaly_mode
 from .autograd.grad_mode import is_grad_enabled
 from .kernels import layout as L
@@ -16,6 +16,16 @@ INT64 = dtypes.int64.code
 
 
 def wrap(data, requires_grad=False):
+    """A tensor of data no record produced: inside a step being recorded for
+    replay, the result of an op replay cannot re-run."""
+    if capture.RECORDING[0]:
+        capture.refuse("it computes a tensor with an op replay cannot re-run (comparisons, "
+                       "argmax, integer math, random numbers, casts to or from integers)")
+    return new(data, requires_grad)
+
+
+def new(data, requires_grad=False):
+    """A tensor of data: a constant, an alias, or an op's output."""
     t = object.__new__(Tensor)
     t._data = data
     t._rg = requires_grad
@@ -29,21 +39,39 @@ def wrap(data, requires_grad=False):
 
 def apply(code, inputs, k0=0.0, k1=0.0, ki=0, dt=None):
     """Run op `code` forward on tensors of one dtype `dt` and record it when
-    an input requires grad. k0 goes to the NumPy forward as given (a Python
-    int keeps int math int) and to the record as a float."""
-    data = OPS[code].forward(*[x._data for x in inputs], k0, k1, ki)
+    an input requires grad. Float math runs the op's compiled forward where
+    it has one (replay runs the same kernel), the rest its NumPy forward. k0
+    goes to the NumPy forward as given (a Python int keeps int math int) and
+    to the record as a float."""
     dt = dt or inputs[0].dtype
+    arrays = [x._data for x in inputs]
+    shape_of = eager.SHAPE_OF[code] if dt.is_floating_point else None
+    if shape_of is None:
+        data = OPS[code].forward(*arrays, k0, k1, ki)
+    else:       # (callers cast float inputs to dt; index inputs are int64)
+        k0, k1 = float(k0), float(k1)
+        data = None
+        if eager.PYTHON[code] and not arrays[0].ndim and (
+                len(arrays) == 1 or not (arrays[1].ndim or len(arrays) > 2 and arrays[2].ndim)):
+            data = eager.scalar(code, arrays, k0, k1)
+        if data is None:
+            data = eager.forward(code, dt.code, arrays, k0, k1, ki, shape_of)
     if type(data) is not np.ndarray or data.dtype != dt.np:
         data = np.asarray(data, dt.np)
     if not any(x._rg for x in inputs) or not is_grad_enabled():
-        return wrap(data)
+        if capture.active():           # a step recorded for replay keeps every op
+            return _recorded(code, inputs, data, dt, float(k0), float(k1), ki, rg=False)
+        return new(data)
     return _recorded(code, inputs, data, dt, float(k0), float(k1), ki)
 
 
-def _recorded(code, inputs, data, dt, k0, k1, ki, index=None):
+def _recorded(code, inputs, data, dt, k0, k1, ki, index=None, rg=True):
     """The output tensor keeps `data` as is (a strided view stays a view, as
     in torch); its slot holds a C-contiguous copy where it is not one. An
-    index map (structural ops) becomes input c."""
+    index map (structural ops) becomes input c. rg=False records an op
+    without grad (for replay): the sweep passes it by."""
+    if not rg and dt.code > 1 and not (dt.code == INT64 and OPS[code].forward is None):
+        capture.refuse(f"it runs {OPS[code].name} on {dt.name} tensors")   # (int64 views are copies)
     tape = current()
     slots = [slot_on(x, tape) for x in inputs] + [-1] * (3 - len(inputs))
     versions = [0 if x._vc is None else int(x._vc[0]) for x in inputs] + [0] * (3 - len(inputs))
@@ -51,9 +79,9 @@ def _recorded(code, inputs, data, dt, k0, k1, ki, index=None):
         slots[2] = tape.new_slot(np.ascontiguousarray(index, np.int64), -1, INT64)
         tape.release(slots[2])           # the record alone keeps it
     value = data if data.flags.c_contiguous else np.ascontiguousarray(data)
-    out = wrap(data, True)
-    out._slot = tape.record(code, slots[0], slots[1], slots[2], value, dt.code | L.RG, k0, k1, ki,
-                            versions)
+    out = new(data, rg)
+    out._slot = tape.record(code, slots[0], slots[1], slots[2], value, dt.code | (L.RG if rg else 0),
+                            k0, k1, ki, versions)
     if anomaly_mode.enabled:
         tape.stacks[out._slot] = traceback.format_stack()[:-2]
     out._tape = tape
@@ -65,10 +93,12 @@ def structural(code, x, data, index=None):
     A NumPy view of x's memory shares x's version counter, as torch's views do."""
     if type(data) is not np.ndarray:
         data = np.asarray(data)
-    if not (x._rg and is_grad_enabled()):
-        out = wrap(data)
-    else:
+    if x._rg and is_grad_enabled():
         out = _recorded(code, [x], data, x.dtype, 0.0, 0.0, 0, index)
+    elif capture.active():
+        out = _recorded(code, [x], data, x.dtype, 0.0, 0.0, 0, index, rg=False)
+    else:
+        out = new(data)
     if data.base is not None and np.may_share_memory(data, x._data):
         out._vc = counter(x)
     return out
@@ -81,6 +111,8 @@ def cast(x, dt):
     data = x._data.astype(dt.np)
     if x._rg and dt.is_floating_point and is_grad_enabled():
         return _recorded(TO_COPY, [x], data, dt, 0.0, 0.0, 0)
+    if dt.is_floating_point and x.dtype.is_floating_point and capture.active():
+        return _recorded(TO_COPY, [x], data, dt, 0.0, 0.0, 0, rg=False)
     return wrap(data)
 
 

@@ -11,7 +11,7 @@ import builtins
 
 import numpy as np
 
-from . import dtypes
+from . import capture, dtypes
 from .autograd.grad_mode import is_grad_enabled
 from .optable import CODE
 from .record import apply, cast, structural, wrap
@@ -21,7 +21,8 @@ from .tensor import Tensor, _dim, bump
 def take(x, fn, name):
     """fn(x) for a NumPy function fn that rearranges or selects elements."""
     data = fn(x._data)
-    index = fn(np.arange(x.numel()).reshape(x.shape)) if x._rg and is_grad_enabled() else None
+    recorded = x._rg and is_grad_enabled() or capture.active()
+    index = fn(np.arange(x.numel()).reshape(x.shape)) if recorded else None
     return structural(CODE[name], x, data, index)
 
 
@@ -227,6 +228,7 @@ def chunk(x, chunks, dim=0):
 
 def index_select(x, dim, index):
     d = _dim(dim, x.ndim)
+    capture.guard(index, "an index tensor")
     idx = index._data.reshape(-1)
     if x.ndim == 0 and idx.size != 1:
         raise RuntimeError(f"index_select(): Index to scalar can have only 1 value, got {idx.size} "
@@ -240,6 +242,7 @@ def index_select(x, dim, index):
 
 def gather(x, dim, index):
     d = _dim(dim, x.ndim)
+    capture.guard(index, "an index tensor")
     idx = index._data
     _check_range(idx, x.shape[d] if x.ndim else 1, d)
     if builtins.max(idx.ndim, 1) != builtins.max(x.ndim, 1):
@@ -345,6 +348,9 @@ def _assign(a, key, value):
 
 
 def getitem(x, key):
+    for k in key if isinstance(key, tuple) else (key,):
+        if isinstance(k, Tensor):
+            capture.guard(k, "an index tensor")
     key, name = _key(key, x.shape)
     try:
         data = _index(x._data, key)

@@ -62,6 +62,7 @@ class Tape:
         self.held_bytes = 0
         self._reclaim_at = (4096, 64 << 20)
         self.sweeping = 0                  # backward in progress: no reclaiming
+        self.recorder = None               # a step recorded for replay (capture.py)
 
     # -- shapes -----------------------------------------------------------
     def _shape_id(self, shape):

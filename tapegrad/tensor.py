@@ -4,7 +4,7 @@ import weakref
 
 import numpy as np
 
-from . import dtypes
+from . import capture, dtypes
 from .kernels import layout as L
 
 
@@ -28,8 +28,12 @@ def counter(x):
     return vc
 
 
-def bump(x):
-    """An in-place change of x's storage."""
+def bump(x, recorded=False):
+    """An in-place change of x's storage (`recorded`: on the tape, which
+    replay runs again; any other is invisible to replay)."""
+    if capture.RECORDING[0] and not recorded:
+        capture.refuse("it changes a tensor in place outside the tape (copy_, index assignment, "
+                       "an init function, clip_grad_*)")
     counter(x)[0] += 1
 
 
@@ -57,6 +61,8 @@ def slot_on(x, tape):
     else:
         s = tape.new_slot(np.ascontiguousarray(data), -1, flags, x._vc)
         tape.release(s)
+    if capture.RECORDING[0] and tape.recorder is not None:
+        tape.recorder.leaf(s, x)
     if x._rg:
         tape.owners[s] = weakref.ref(x)
     return s
@@ -105,14 +111,17 @@ class Tensor:
         return device("cpu")
 
     def item(self):
+        capture.guard(self, "item()")
         if self._data.size != 1:
             raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
         return self._data.item()
 
     def tolist(self):
+        capture.guard(self, "tolist()")
         return self._data.tolist()
 
     def numpy(self):
+        capture.refuse("it takes a NumPy view of a tensor (numpy(), np.asarray)")
         if self._rg:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
                                "Use tensor.detach().numpy() instead.")
@@ -130,11 +139,13 @@ class Tensor:
         if self._data.size != 1:
             what = "no values" if self._data.size == 0 else "more than one value"
             raise RuntimeError(f"Boolean value of Tensor with {what} is ambiguous")
+        capture.guard(self, "bool()")
         return bool(self._data)
 
     def _scalar(self):
         if self._data.size != 1:
             raise ValueError("only one element tensors can be converted to Python scalars")
+        capture.guard(self, "float() or int()")
         return self._data.item()
 
     def __float__(self):
@@ -155,6 +166,7 @@ class Tensor:
 
     def __repr__(self):
         from .printing import format_tensor
+        capture.refuse("it prints a tensor")
         suffixes = ()
         fn = self.grad_fn
         if fn is not None:
@@ -193,17 +205,19 @@ class Tensor:
 
     @property
     def is_leaf(self):
-        return bool(self._slot < 0 or self._tape.slot_i[self._slot, L.REC] < 0)
+        return bool(not self._rg or self._slot < 0 or self._tape.slot_i[self._slot, L.REC] < 0)
 
     @property
     def grad_fn(self):
-        if self._slot < 0 or self._tape.slot_i[self._slot, L.REC] < 0:
+        if not self._rg or self._slot < 0 or self._tape.slot_i[self._slot, L.REC] < 0:
             return None
         from .autograd.graph import node
         return node(self._tape, self._slot)
 
     @property
     def grad(self):
+        if capture.RECORDING[0] and capture.active():
+            capture.active().note_grad(self, self._grad)
         if not self.is_leaf and not self._tape.slot_i[self._slot, L.FLAGS] & L.WANTS:
             warnings.warn(
                 "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its "
@@ -214,6 +228,7 @@ class Tensor:
         return self._grad
 
     @grad.setter
+    @capture.replayed
     def grad(self, value):
         if value is not None and (value.shape != self.shape or value.dtype is not self.dtype):
             raise RuntimeError("assigned grad has data of a different size or type: expected "
@@ -240,6 +255,8 @@ class Tensor:
         return a replacement. Returns a handle whose remove() drops it."""
         if not self._rg:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.is_leaf:
+            capture.refuse("it registers a hook on a leaf, which a normal call adds again each time")
         if self._hooks is None:
             self._hooks = {}
         handle = RemovableHandle(self._hooks)
@@ -250,8 +267,8 @@ class Tensor:
         return handle
 
     def detach(self):
-        from .record import wrap
-        out = wrap(self._data)
+        from .record import new
+        out = new(self._data)
         out._vc = counter(self)           # an alias: in-place changes show in both
         return out
 
@@ -268,11 +285,12 @@ class Tensor:
 
     @property
     def data(self):
-        from .record import wrap
-        return wrap(self._data)           # shares memory, not the version counter
+        from .record import new
+        return new(self._data)           # shares memory, not the version counter
 
     @data.setter
     def data(self, other):
+        capture.refuse("it assigns .data")
         self._data = other._data
         if self.is_leaf and self._slot >= 0:   # next use makes a slot on the new data
             self._tape.release(self._slot)

@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 
+from .. import capture
 from ..kernels import layout as L
 from ..kernels import registry
 from ..kernels.sweep import plan, run
@@ -47,11 +48,27 @@ class _Sweep:
     """One backward pass: the plan's offsets and arenas, and the loop that
     alternates between the compiled sweep and Python (hooks, Functions)."""
 
-    def __init__(self, tape, roots, seeds):
+    def __init__(self, tape, roots, seeds, plans=None):
+        """plans: a dict of plans kept by replay (tapegrad/replay.py), whose
+        tape keeps its records: the same roots give the same plan."""
         self.tape = tape
         nested = tape.sweeping > 0     # a backward inside a hook keeps its own scratch
         self.goff = np.full(len(tape.goff), -1, np.int64) if nested else tape.goff
-        slots = np.array([t._slot for t in roots], np.int64)
+        key = tuple(t._slot for t in roots)
+        kept = None if plans is None or nested else plans.get(key)
+        if kept is not None:
+            goff, n32, n64, self.wanted = kept
+            self.goff[:len(goff)] = goff
+        else:
+            n32, n64, self.wanted = self._plan(tape, np.array(key, np.int64))
+            if plans is not None and not nested:
+                plans[key] = (self.goff[:tape.n_slots].copy(), n32, n64, self.wanted)
+        self.arenas = {0: self._arena(0, n32, nested), 1: self._arena(1, n64, nested)}
+        for t, seed in zip(roots, seeds):
+            self.grad(t._slot)[...] += seed.reshape(-1)
+        self.start = max(int(tape.slot_i[t._slot, L.REC]) for t in roots)
+
+    def _plan(self, tape, slots):
         wanted = np.empty(tape.n_slots, np.int64)
         n32, n64, n_wanted, bad_rec, bad_slot, missing = plan(
             slots, tape.rec_i, tape.slot_i, tape.shapes, SAVES, ENTRIES, self.goff, wanted)
@@ -59,11 +76,7 @@ class _Sweep:
             raise RuntimeError(_FREED if bad_slot < 0 else self._modified(bad_rec, bad_slot))
         if missing:
             self._compile(tape)
-        self.wanted = wanted[:n_wanted].tolist()
-        self.arenas = {0: self._arena(0, n32, nested), 1: self._arena(1, n64, nested)}
-        for t, seed in zip(roots, seeds):
-            self.grad(t._slot)[...] += seed.reshape(-1)
-        self.start = max(int(tape.slot_i[t._slot, L.REC]) for t in roots)
+        return n32, n64, wanted[:n_wanted].tolist()
 
     def _compile(self, tape):
         """Compile the entry points of the ops on this tape that have none."""
@@ -214,8 +227,11 @@ def _check(tensors, grad_tensors):
     return tensors, seeds
 
 
-def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
-    """Accumulates d(tensors)/d(leaf) into every reachable leaf's .grad."""
+@capture.replayed
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None,
+             _plans=None):
+    """Accumulates d(tensors)/d(leaf) into every reachable leaf's .grad.
+    (_plans: replay's kept plans, see _Sweep.)"""
     if create_graph:
         raise NotImplementedError("create_graph=True (higher-order gradients) is not supported yet")
     tensors, seeds = _check(tensors, grad_tensors)
@@ -225,7 +241,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
             _accumulate(t, _leaf_hooks(t, s))
     if not graph:
         return
-    sweep = _Sweep(graph[0][0]._tape, [t for t, _ in graph], [s for _, s in graph])
+    sweep = _Sweep(graph[0][0]._tape, [t for t, _ in graph], [s for _, s in graph], _plans)
     sweep.run(bool(retain_graph))
     tape = sweep.tape
     only = None if inputs is None else {id(x) for x in _as_list(inputs)}
@@ -247,6 +263,7 @@ def _leaf_hooks(t, g):
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
          allow_unused=None, is_grads_batched=False, materialize_grads=False):
     """d(outputs)/d(inputs), returned as a tuple; .grad is left alone."""
+    capture.refuse("it calls autograd.grad()")
     if create_graph:
         raise NotImplementedError("create_graph=True (higher-order gradients) is not supported yet")
     inputs = _as_list(inputs)

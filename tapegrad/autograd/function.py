@@ -10,7 +10,7 @@ import itertools
 
 import numpy as np
 
-from .. import dtypes
+from .. import capture, dtypes
 from ..kernels import layout as L
 from ..tape import FUNCTION, current
 from .grad_mode import is_grad_enabled, no_grad
@@ -65,6 +65,7 @@ class Function:
     def apply(cls, *args, **kwargs):
         from ..record import wrap
         from ..tensor import Tensor, slot_on
+        capture.refuse(f"it runs the custom Function {cls.__name__}, whose Python replay cannot run")
         ctx = FunctionCtx(cls, args)
         with no_grad():
             result = cls.forward(ctx, *args, **kwargs)

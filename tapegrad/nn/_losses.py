@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from .. import creation, dtypes, math_ops, reductions
+from .. import capture, creation, dtypes, math_ops, reductions
 from ..optable import CODE
 from ..record import apply, cast, wrap
 
@@ -150,20 +150,26 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     logp, flat, shape = _rows(input, target)
     classes = logp.shape[1]
     w = _class_weights(weight, classes, logp)
-    t = flat._data
-    counted = t != ignore_index
-    bad = counted & ((t < 0) | (t >= classes))
-    if bad.any():
-        raise IndexError(f"Target {t[bad][0]} is out of bounds.")
-    scale = 1.0
-    if reduction == "mean":      # the mean over the weights of the counted targets
-        total = float(w._data[t[counted]].sum())
-        scale = 1.0 / total if total else float("nan")
+    # Python reads the targets: in a replayed step, again every call
+    scale = capture.checked(lambda: _nll_scale(flat._data, w._data, ignore_index, classes, reduction))
     # one sample unreduced is its sum: a 0-d result straight from the op, as torch
     unreduced = reduction == "none" and shape != ()
     out = apply(CODE["nll_loss"], [logp, w, flat], k0=scale, k1=float(ignore_index),
                 ki=int(unreduced))
     return out.reshape(shape) if unreduced and out.shape != shape else out
+
+
+def _nll_scale(t, w, ignore_index, classes, reduction):
+    """Checks the targets; the loss's scale: 1, or for the mean one over the
+    weights of the counted targets."""
+    counted = t != ignore_index
+    bad = counted & ((t < 0) | (t >= classes))
+    if bad.any():
+        raise IndexError(f"Target {t[bad][0]} is out of bounds.")
+    if reduction != "mean":
+        return 1.0
+    total = float(w[t[counted]].sum())
+    return 1.0 / total if total else float("nan")
 
 
 def _soft_cross_entropy(logp, target, weight, reduction, label_smoothing, class_dim):

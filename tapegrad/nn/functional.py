@@ -7,11 +7,11 @@ import warnings
 
 import numpy as np
 
-from .. import creation, dtypes, math_ops, reductions
+from .. import capture, creation, dtypes, math_ops, reductions
 from ..inplace import _check_leaf, _write
 from ..linalg import linear
 from ..optable import CODE, OPS
-from ..record import wrap
+from ..record import new, wrap
 from ._losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
                       l1_loss, mse_loss, nll_loss)
 
@@ -88,9 +88,18 @@ def dropout(input, p=0.5, training=True, inplace=False):
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
-    keep = creation._rng[0].random(input.shape) >= p
-    mask = wrap((keep * (1.0 / (1.0 - p) if p < 1.0 else 0.0)).astype(input.dtype.np))
+    mask = new(np.empty(input.shape, input.dtype.np))
+    _draw_mask(mask, p)
     return _maybe_inplace("mul", input, inplace, lambda x: math_ops.mul(x, mask))
+
+
+@capture.replayed(effect=False)
+def _draw_mask(mask, p):
+    """Fills mask with 0 or 1/(1-p). In a replayed step a call replay makes
+    again: each step draws new numbers from the generator, as normal calls
+    do (a step that falls back draws again)."""
+    keep = creation._random().random(mask.shape) >= p
+    mask._data[...] = keep * (1.0 / (1.0 - p) if p < 1.0 else 0.0)
 
 
 def one_hot(tensor, num_classes=-1):

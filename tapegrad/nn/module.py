@@ -6,7 +6,7 @@ reads find it there, so `self.fc = Linear(...)` is all a model has to do.
 """
 from collections import OrderedDict
 
-from .. import dtypes
+from .. import capture, dtypes
 from ..autograd.grad_mode import no_grad
 from ..convert import to_dtype
 from ..device import check as _check_device
@@ -35,6 +35,8 @@ class Module:
                                   '"forward" function')
 
     def __call__(self, *args, **kwargs):
+        if capture.RECORDING[0]:     # a replayed step checks train/eval mode
+            capture.checked(lambda: self.training)
         return self.forward(*args, **kwargs)
 
     # -- registration ------------------------------------------------------

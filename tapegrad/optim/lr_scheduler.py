@@ -7,6 +7,7 @@ formulas so the lr sequence matches torch's to the last bits.
 import math
 import warnings
 
+from .. import capture
 from .optimizer import Optimizer
 
 EPOCH_DEPRECATION_WARNING = (
@@ -57,6 +58,7 @@ class LRScheduler:
             warnings.warn("To get the last learning rate computed by the scheduler, please use "
                           "`get_last_lr()`.", UserWarning, stacklevel=3)
 
+    @capture.replayed
     def step(self, epoch=None):
         if self._step_count == 1 and not getattr(self.optimizer, "_opt_called", False):
             warnings.warn("Detected call of `lr_scheduler.step()` before `optimizer.step()`. "

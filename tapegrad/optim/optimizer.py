@@ -11,7 +11,7 @@ from itertools import chain
 
 import numpy as np
 
-from .. import dtypes
+from .. import capture, dtypes
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..record import wrap
 from ..tensor import Tensor
@@ -64,6 +64,7 @@ class Optimizer:
 
     def __init_subclass__(cls, **kwargs):
         # Marks that step() ran, so an LR scheduler can warn when it steps first (as torch).
+        # In a step recorded for replay, step() and zero_grad() are calls replay makes again.
         super().__init_subclass__(**kwargs)
         if "step" in cls.__dict__:
             step = cls.__dict__["step"]
@@ -72,7 +73,9 @@ class Optimizer:
             def marked(self, *args, **kw):
                 self._opt_called = True
                 return step(self, *args, **kw)
-            cls.step = marked
+            cls.step = capture.replayed(marked)
+        if "zero_grad" in cls.__dict__:
+            cls.zero_grad = capture.replayed(cls.__dict__["zero_grad"], effect=False)
 
     def __repr__(self):
         lines = [self.__class__.__name__ + " ("]
@@ -126,6 +129,7 @@ class Optimizer:
             raise ValueError("some parameters appear in more than one parameter group")
         self.param_groups.append(param_group)
 
+    @capture.replayed(effect=False)
     def zero_grad(self, set_to_none=True):
         for group in self.param_groups:
             for p in group["params"]:

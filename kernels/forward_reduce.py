@@ -1,0 +1,220 @@
+"""Forward kernels of reductions, for the eager forward and the replay sweep
+alike, so both give bitwise the same values. One signature for all:
+(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc); Y is overwritten.
+
+Reductions over the dims in bitmask ki send element i of A to
+Y[rindex(i, sa, ki)]: the KEEPDIM bit (1 << 40) lies beyond any dim rindex
+reads, since keeping the dims changes only Y's shape. Sums run in float64
+and in element order whatever the dtype: the same values on every call.
+Empty groups give the identity (0 for sums, 1 for prod, -inf for max);
+callers raise before max or min reduce nothing, as torch does."""
+import numpy as np
+
+from .jit import jit
+from .memory import dim_split, rindex
+
+
+@jit(inline="always")
+def _group(i, sa, ki, n):
+    """rindex, skipped for a reduction to one value (x.sum(), a loss): it
+    costs two divisions per dim, several times the sum itself."""
+    return 0 if n == 1 else rindex(i, sa, ki)
+
+
+@jit
+def _sums(A, sa, ki, n):
+    """The n group sums of A, in float64."""
+    acc = np.zeros(n)
+    for i in range(A.size):
+        acc[_group(i, sa, ki, n)] += A[i]
+    return acc
+
+
+@jit(inline="always")
+def sum_fwd(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
+    acc = _sums(A, sa, ki, Y.size)
+    for j in range(Y.size):
+        Y[j] = acc[j]
+
+
+@jit(inline="always")
+def mean_fwd(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
+    """The sum divided by the count, as np.mean (not times k0 = 1/count);
+    the mean of nothing is 0/0 = nan, as torch's."""
+    acc = _sums(A, sa, ki, Y.size)
+    count = A.size // max(Y.size, 1)
+    for j in range(Y.size):
+        Y[j] = acc[j] / count
+
+
+@jit(inline="always")
+def max_fwd(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
+    """amax / max(): a NaN wins, as in np.amax (once stored, every comparison
+    with it is false)."""
+    for j in range(Y.size):
+        Y[j] = -np.inf
+    for i in range(A.size):
+        j = _group(i, sa, ki, Y.size)
+        a = A[i]
+        if a > Y[j] or np.isnan(a):
+            Y[j] = a
+
+
+@jit(inline="always")
+def min_fwd(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
+    """amin / min(): as max_fwd."""
+    for j in range(Y.size):
+        Y[j] = np.inf
+    for i in range(A.size):
+        j = _group(i, sa, ki, Y.size)
+        a = A[i]
+        if a < Y[j] or np.isnan(a):
+            Y[j] = a
+
+
+@jit(inline="always")
+def prod_fwd(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
+    acc = np.ones(Y.size)
+    for i in range(A.size):
+        acc[_group(i, sa, ki, Y.size)] *= A[i]
+    for j in range(Y.size):
+        Y[j] = acc[j]
+
+
+@jit(inline="always")
+def var_fwd(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
+    """var with correction k0, std when k1: the squared deviations from the
+    mean (two passes: one pass of sums of squares cancels), over
+    max(count - k0, 0) as numpy's ddof (so inf or nan when nothing is left)."""
+    mean = _sums(A, sa, ki, Y.size)
+    count = A.size // max(Y.size, 1)
+    for j in range(Y.size):
+        mean[j] /= count
+    ss = np.zeros(Y.size)
+    for i in range(A.size):
+        j = _group(i, sa, ki, Y.size)
+        d = A[i] - mean[j]
+        ss[j] += d * d
+    div = max(count - k0, 0.0)
+    for j in range(Y.size):
+        v = ss[j] / div
+        Y[j] = np.sqrt(v) if k1 else v
+
+
+@jit(inline="always")
+def norm_fwd(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
+    """Vector p-norm, p = k0: inf is the largest |a| (0 for nothing, NaN
+    wins), 1 and 2 skip the powers, any other p is (sum |a|^p)^(1/p)."""
+    if k0 == np.inf:
+        for j in range(Y.size):
+            Y[j] = 0.0
+        for i in range(A.size):
+            j = _group(i, sa, ki, Y.size)
+            a = abs(A[i])
+            if a > Y[j] or np.isnan(a):
+                Y[j] = a
+        return
+    acc = np.zeros(Y.size)
+    for i in range(A.size):
+        a = abs(np.float64(A[i]))
+        acc[_group(i, sa, ki, Y.size)] += a if k0 == 1 else (a * a if k0 == 2 else a ** k0)
+    for j in range(Y.size):
+        Y[j] = acc[j] if k0 == 1 else (np.sqrt(acc[j]) if k0 == 2 else acc[j] ** (1 / k0))
+
+
+@jit(inline="always")
+def logsumexp_fwd(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
+    """log(sum(exp(a - m))) + m with m the group max, as SciPy's. The sum
+    shifts by 0 when m is not finite (a - m would be NaN), and adding m then
+    keeps it: -inf groups (and empty ones) give -inf, a +inf inf, a NaN NaN.
+    A group of one (a 0-d input) gives its element back exactly."""
+    max_fwd(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
+    s = np.zeros(Y.size)
+    for i in range(A.size):
+        j = _group(i, sa, ki, Y.size)
+        s[j] += np.exp(A[i] - (Y[j] if np.isfinite(Y[j]) else 0.0))
+    for j in range(Y.size):
+        Y[j] += np.log(s[j])
+
+
+@jit(inline="always")
+def _lane_max(A, base, n, inner):
+    """The max of lane A[base + j * inner], j < n, a NaN winning."""
+    m = -np.inf
+    for j in range(n):
+        a = A[base + j * inner]
+        if a > m or np.isnan(a):
+            m = a
+    return m
+
+
+@jit(inline="always")
+def softmax_fwd(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
+    """Along dim ki: exp(a - max) / sum. The shift by an infinite max, as in
+    the NumPy forward (and torch), makes a lane of -inf or with an inf all
+    NaN."""
+    outer, n, inner = dim_split(sa, ki)
+    for o in range(outer):
+        for i in range(inner):
+            base = o * n * inner + i
+            m = _lane_max(A, base, n, inner)
+            s = 0.0
+            for j in range(n):
+                k = base + j * inner
+                e = np.exp(A[k] - m)
+                Y[k] = e
+                s += e
+            for j in range(n):
+                Y[base + j * inner] /= s
+
+
+@jit(inline="always")
+def log_softmax_fwd(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
+    """Along dim ki: (a - max) - log(sum(exp(a - max))), NaN as softmax_fwd."""
+    outer, n, inner = dim_split(sa, ki)
+    for o in range(outer):
+        for i in range(inner):
+            base = o * n * inner + i
+            m = _lane_max(A, base, n, inner)
+            s = 0.0
+            for j in range(n):
+                s += np.exp(A[base + j * inner] - m)
+            ls = np.log(s)
+            for j in range(n):
+                k = base + j * inner
+                Y[k] = (A[k] - m) - ls
+
+
+@jit(inline="always")
+def cumsum_fwd(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
+    """Along dim ki, in float64 (a 0-d input is one lane of one)."""
+    outer, n, inner = dim_split(sa, ki)
+    for o in range(outer):
+        for i in range(inner):
+            base = o * n * inner + i
+            acc = 0.0
+            for j in range(n):
+                k = base + j * inner
+                acc += A[k]
+                Y[k] = acc
+
+
+@jit(inline="always")
+def nll_loss_fwd(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
+    """nll_loss: A log-probabilities (rows, classes), B class weights, I
+    targets; k0 the scale, k1 the ignored class, ki set for reduction none
+    (one loss per row, else their sum). Ignored rows are multiplied by 0,
+    not skipped, as in the NumPy forward: a -inf there gives NaN."""
+    rows = I.size
+    classes = A.size // rows if rows else 0
+    total = 0.0
+    for i in range(rows):
+        t = I[i]
+        c = max(t, 0)
+        loss = -np.float64(A[i * classes + c]) * B[c] * (1.0 if t != k1 else 0.0) * k0
+        if ki:
+            Y[i] = loss
+        else:
+            total += loss
+    if not ki:
+        Y[0] = total

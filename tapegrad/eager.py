@@ -1,0 +1,141 @@
+"""Eager float math through the ops' compiled forward kernels.
+
+An op with a compiled forward (its `fwd` in the op table) runs it on float
+tensors here, through the same entry point the replay sweep calls
+(kernels/registry.py compiles it on first use), so eager and replayed steps
+agree to the bit. Matrix products and structural ops keep their own eager
+forwards, which already run the same kernels or plain copies.
+
+0-d values skip the call: the elementwise kernels compute in float64 and
+round once on store, so Python, whose floats are IEEE doubles and whose
+math functions are the C library's as the kernels' are, gives the same bits
+(tests/test_eager.py checks every op). Anything Python would raise on (1/0,
+exp(1000)) goes to the kernel.
+"""
+import math
+
+import numpy as np
+
+from .forward import KEEPDIM, _row, axes
+from .kernels import registry
+from .kernels import scalar
+from .kernels.replay import call_forward
+from .optable import OPS
+
+FENTRIES = registry.table(OPS, "fentry")     # forward entry points, 0 until compiled
+_ROWS = {}
+_NONE = np.zeros(0)
+
+
+def _shape_row(shape):
+    try:
+        return _ROWS[shape]
+    except KeyError:
+        row = _ROWS[shape] = _row(shape)
+        return row
+
+
+def broadcast(arrays, ki):
+    shape = arrays[0].shape
+    for x in arrays[1:]:
+        if x.shape != shape:
+            return np.broadcast_shapes(*[x.shape for x in arrays])
+    return shape
+
+
+def reduced(arrays, ki):
+    shape, dims = arrays[0].shape, axes(ki, arrays[0].ndim)
+    if ki & KEEPDIM:
+        return tuple(1 if d in dims else n for d, n in enumerate(shape))
+    return tuple(n for d, n in enumerate(shape) if d not in dims)
+
+
+def same(arrays, ki):
+    return arrays[0].shape
+
+
+def nll(arrays, ki):
+    return arrays[2].shape if ki else ()
+
+
+_SHAPES = dict(softmax_fwd=same, log_softmax_fwd=same, cumsum_fwd=same, nll_loss_fwd=nll)
+
+
+def _shape_rule(op):
+    if not op.fwd or op.forward is None:
+        return None
+    if not op.fwd.startswith("kernel:"):
+        return broadcast
+    module, kernel = op.fwd[len("kernel:"):].split(".")
+    return _SHAPES.get(kernel, reduced) if module == "forward_reduce" else None
+
+
+def forward(code, dt, arrays, k0, k1, ki, shape_of):
+    """Op `code`'s compiled forward for dtype code dt on arrays (floats of
+    that dtype, index inputs int64) into a new array of shape
+    shape_of(arrays, ki)."""
+    shape = shape_of(arrays, ki)
+    out = np.empty(shape, arrays[0].dtype)
+    entry = _ENTRY[dt][code] or _compile(code, dt)
+    a = arrays[0]
+    ra = _shape_row(a.shape)
+    ry = _shape_row(shape)
+    if len(arrays) == 1:
+        call_forward(entry, out.reshape(-1), a.reshape(-1), _NONE, _NONE, k0, k1, ki, ry, ra, ra, ra)
+        return out
+    b = arrays[1]
+    rb = _shape_row(b.shape)
+    if len(arrays) == 2:
+        call_forward(entry, out.reshape(-1), a.reshape(-1), b.reshape(-1), _NONE, k0, k1, ki,
+                     ry, ra, rb, ra)
+        return out
+    c = arrays[2]
+    call_forward(entry, out.reshape(-1), a.reshape(-1), b.reshape(-1), c.reshape(-1), k0, k1, ki,
+                 ry, ra, rb, _shape_row(c.shape))
+    return out
+
+
+_ENTRY = ([0] * len(OPS), [0] * len(OPS))   # FENTRIES as lists, by dtype code: a fast lookup
+
+
+def _compile(code, dt):
+    registry.compile_missing(FENTRIES, OPS, [(code, dt)], "fentry")
+    _ENTRY[dt][code] = int(FENTRIES[code, dt])
+    return _ENTRY[dt][code]
+
+
+SHAPE_OF = [_shape_rule(op) for op in OPS]   # None: eager runs the op's own forward
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+_PYTHON_MATH = dict(
+    {name: getattr(math, name) for name in ("cos", "exp", "expm1", "log", "log10", "log1p", "log2",
+                                             "sin", "sqrt", "tan", "tanh", "erf", "atan2")},
+    floor=lambda a: float(np.floor(a)), ceil=lambda a: float(np.ceil(a)),
+    rint=lambda a: float(np.rint(a)),
+    **{name: getattr(scalar, name).py_func for name in ("clamp", "maximum", "minimum", "gelu")})
+
+
+def _python(op):
+    if not op.fwd or op.fwd.startswith("kernel:") or op.forward is None:
+        return None
+    return eval(f"lambda a, b, c, k0, k1: {op.fwd}", dict(_PYTHON_MATH))
+
+
+PYTHON = [_python(op) for op in OPS]     # the elementwise rules over Python floats
+
+
+def scalar(code, arrays, k0, k1):
+    """Op `code` on 0-d float arrays through PYTHON, or None where the
+    kernel must run (Python raised, or gave a complex number)."""
+    a = arrays[0].item()
+    b = arrays[1].item() if len(arrays) > 1 else 0.0
+    c = arrays[2].item() if len(arrays) > 2 else 0.0
+    try:
+        v = PYTHON[code](a, b, c, k0, k1)
+    except (ArithmeticError, ValueError):
+        return None
+    if type(v) is not float or (abs(v) > FLOAT32_MAX and abs(v) != math.inf
+                                and arrays[0].dtype.itemsize == 4):
+        return None           # (a float32 overflow: the kernel gives inf without NumPy's warning)
+    return np.array(v, arrays[0].dtype)
