@@ -154,14 +154,15 @@ def record_memory(benchmark, request):
 
 def _ratios(rows):
     """{group: {lib: row, ..., "ratio_median"/"ratio_mean"/"ratio_min": tapegrad
-    over torch, "floor_median"/...: tapegrad over the numpy row}}, in the
-    order the groups ran."""
+    over torch, "floor_median"/...: tapegrad over the numpy row,
+    "normal_median"/...: tapegrad (replayed) over the "tapegrad normal" row}},
+    in the order the groups ran."""
     groups = {}
     for row in rows:
         groups.setdefault(row["group"], {})[row["lib"]] = row
     for sides in groups.values():
         g = sides.get("tapegrad")
-        for other, prefix in (("torch", "ratio"), ("numpy", "floor")):
+        for other, prefix in (("torch", "ratio"), ("numpy", "floor"), ("tapegrad normal", "normal")):
             if g and other in sides:
                 for stat in ("median", "mean", "min"):
                     sides[f"{prefix}_{stat}"] = g[stat] / sides[other][stat]
@@ -169,7 +170,8 @@ def _ratios(rows):
 
 
 # (what, group or memory key, which figure, limit, unit); a ratio is
-# tapegrad's median over torch's ("ratio") or over the NumPy floor ("floor").
+# tapegrad's median over torch's ("ratio"), over the NumPy floor ("floor") or, replayed,
+# over its normal step ("normal").
 TARGETS = (
     ("scalar_graph N=10,000 fwd+bwd, vs torch", "scalar_graph N=10000 fwd+bwd", "ratio", 0.1, "x"),
     ("scalar_graph N=10,000 backward alone, vs torch", "scalar_graph N=10000 bwd", "ratio", 0.01, "x"),
@@ -180,6 +182,9 @@ TARGETS = (
     ("memory: peak RSS growth per scalar op", "memory", "rss_bytes_per_op", 150, " B"),
     ("cold_start, warm cache (s)", "cold_start warm cache", "seconds", 1.0, " s"),
     ("cold_start, empty cache (s)", "cold_start empty cache", "seconds", 20.0, " s"),
+    ("replay scalar_graph N=10,000 fwd+bwd, vs torch", "replay scalar_graph N=10000 fwd+bwd",
+     "ratio", 0.02, "x"),
+    ("replay mlp_step, vs tapegrad's normal step", "replay mlp_step", "normal", 1.0, "x"),
 )
 
 
@@ -187,7 +192,7 @@ def _targets(groups, memory):
     """[(what, value or None, limit, unit, "met"/"missed"/"not run")]."""
     out = []
     for what, key, figure, limit, unit in TARGETS:
-        if figure in ("ratio", "floor"):
+        if figure in ("ratio", "floor", "normal"):
             value = groups.get(key, {}).get(f"{figure}_median")
         elif figure == "seconds":
             row = groups.get(key, {}).get("tapegrad")
@@ -233,6 +238,9 @@ def _ratio_table(tr, rows, groups):
                  f"{sides['ratio_min']:>8.3f}x" if "ratio_median" in sides
                  else f"{'-':>9}{'-':>9}{'-':>9}")
         tr.write_line(f"{name:<32}{cells[0]:>14}{cells[1]:>17}{ratio}")
+        if "tapegrad normal" in sides:
+            tr.write_line(f"    tapegrad normal {_fmt(sides['tapegrad normal']['median'])} median; "
+                          f"replayed / normal {sides['normal_median']:.3f}x")
         if "numpy" in sides:
             tr.write_line(f"    numpy floor {_fmt(sides['numpy']['median'])} median; tapegrad / "
                           f"numpy {sides['floor_median']:.3f}x (mean {sides['floor_mean']:.3f}x, "
@@ -296,7 +304,7 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
     load = _others_load(config)
     output_json["machine_load"] = load and dict(other_processes_cores=load[0], host_steal_cores=load[1])
     output_json["tapegrad_vs_torch"] = {
-        name: {k: v for k, v in sides.items() if k.startswith(("ratio", "floor"))}
+        name: {k: v for k, v in sides.items() if k.startswith(("ratio", "floor", "normal"))}
         for name, sides in groups.items() if "ratio_median" in sides or "floor_median" in sides}
     output_json["targets"] = [dict(target=what, value=value, limit=limit, verdict=verdict)
                               for what, value, limit, _, verdict in _targets(groups, memory)]
