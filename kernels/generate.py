@@ -86,6 +86,31 @@ def _elementwise_fwd(op):
     return "\n".join(out)
 
 
+def _scalar_fwd():
+    """All elementwise forward rules in one function of the op code, on
+    float64 values: replay runs a record of one-element values through it,
+    without an entry point's call (the same arithmetic as fwd_NAME)."""
+    ops = [(code, op) for code, op in enumerate(OPS) if op.fwd and not _hand_written(op.fwd)]
+    out = ['@jit(inline="always")', "def scalar_fwd(op, a, b, c, k0, k1):"]
+    for code, op in ops:
+        out += [f"    if op == {code}:  # {op.name}", f"        return {op.fwd}"]
+    out.append("    return 0.0")
+    return "\n".join(out)
+
+
+def _scalar_vjp():
+    """All elementwise derivative rules in one function of the op code, on
+    values of the dtype (as vjp_NAME computes them), widened to float64:
+    replay's backward runs a record of one-element values through it."""
+    out = ['@jit(inline="always")', "def scalar_vjp(op, g, a, b, c, y, k0, k1):"]
+    for code, op in enumerate(OPS):
+        if isinstance(op.vjp, tuple):
+            rules = [f"float64({e})" for e in op.vjp] + ["0.0"] * (3 - len(op.vjp))
+            out += [f"    if op == {code}:  # {op.name}", f"        return {', '.join(rules)}"]
+    out.append("    return 0.0, 0.0, 0.0")
+    return "\n".join(out)
+
+
 def _kernel_name(rule, default):
     """"kernel:module.name" names a hand-written kernel in kernels/module.py."""
     return rule.rsplit(".", 1)[1] if isinstance(rule, str) and rule.startswith("kernel:") else default
@@ -147,6 +172,7 @@ def source():
     ]
     parts += [_elementwise(op) + "\n\n" for op in OPS if isinstance(op.vjp, tuple)]
     parts += [_elementwise_fwd(op) + "\n\n" for op in OPS if op.fwd and not _hand_written(op.fwd)]
+    parts += [_scalar_fwd() + "\n\n", _scalar_vjp() + "\n\n"]
     parts.append(_entries())
     return "\n".join(parts).rstrip("\n") + "\n"
 

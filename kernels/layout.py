@@ -14,6 +14,7 @@ Saves masks (one per op, tapegrad.tape.SAVES) say which values a rule reads.
 OP, A, B, C, OUT, STATE, VER_A, VER_B, VER_C = range(9)
 REC_COLS = 9
 FREED = 1                  # STATE bit: backward ran without retain_graph
+INLINE = 2                 # STATE bit: replay runs this record inline (kernels/replay.py)
 
 ADDR, SHAPE, REC, FLAGS, VC_ADDR, VC_SEEN = range(6)
 SLOT_COLS = 6

@@ -29,7 +29,7 @@ TO_COPY, FUNCTION = CODE["to_copy"], CODE["function"]   # the ops run() handles 
 
 # Rewritten by generate.py: a changed digest invalidates this file's cache
 # when code it inlines from other kernel files changes.
-KERNELS_DIGEST = "0a13cb835c9bbf4c"
+KERNELS_DIGEST = "d36560f0ba3d9a77"
 
 
 @jit
@@ -172,20 +172,32 @@ def run(start, until, hooks_done, retain, rec_i, rec_f, rec_k, slot_i, shapes, e
         o = rec_i[r, OUT]
         if goff[o] < 0:
             continue
-        op = rec_i[r, OP]
-        if (slot_i[o, FLAGS] & HOOK and r != hooks_done) or op == FUNCTION:
+        if stops(r, o, hooks_done, rec_i, slot_i):
             return r
-        if op == TO_COPY:
-            a = rec_i[r, A]
-            if goff[a] >= 0:
-                if slot_i[o, FLAGS] & DTYPE_MASK == 0:
-                    add_cast(_grad(g64, slot_i, shapes, goff, a), _grad(g32, slot_i, shapes, goff, o))
-                else:
-                    add_cast(_grad(g32, slot_i, shapes, goff, a), _grad(g64, slot_i, shapes, goff, o))
-        elif slot_i[o, FLAGS] & DTYPE_MASK == 0:
-            _record(r, g32, entries[op, 0], p, f, rec_i, rec_f, rec_k, slot_i, shapes, goff)
-        else:
-            _record(r, g64, entries[op, 1], p, f, rec_i, rec_f, rec_k, slot_i, shapes, goff)
+        vjp(r, o, p, f, rec_i, rec_f, rec_k, slot_i, shapes, entries, goff, g32, g64)
         if not retain:
             rec_i[r, STATE] |= FREED
     return -1
+
+
+@jit(inline="always")
+def stops(r, o, hooks_done, rec_i, slot_i):
+    """Must the sweep return to Python at record r (hooks, a custom Function)?"""
+    return (slot_i[o, FLAGS] & HOOK and r != hooks_done) or rec_i[r, OP] == FUNCTION
+
+
+@jit(inline="always")
+def vjp(r, o, p, f, rec_i, rec_f, rec_k, slot_i, shapes, entries, goff, g32, g64):
+    """Record r's VJP, into the arena of its output's dtype."""
+    op = rec_i[r, OP]
+    if op == TO_COPY:
+        a = rec_i[r, A]
+        if goff[a] >= 0:
+            if slot_i[o, FLAGS] & DTYPE_MASK == 0:
+                add_cast(_grad(g64, slot_i, shapes, goff, a), _grad(g32, slot_i, shapes, goff, o))
+            else:
+                add_cast(_grad(g32, slot_i, shapes, goff, a), _grad(g64, slot_i, shapes, goff, o))
+    elif slot_i[o, FLAGS] & DTYPE_MASK == 0:
+        _record(r, g32, entries[op, 0], p, f, rec_i, rec_f, rec_k, slot_i, shapes, goff)
+    else:
+        _record(r, g64, entries[op, 1], p, f, rec_i, rec_f, rec_k, slot_i, shapes, goff)

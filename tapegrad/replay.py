@@ -144,6 +144,7 @@ class Program:
         self.leaves = recorder.leaves
         self.steps = [self._keep_plans(s) for s in recorder.steps]
         self.why = recorder.why or self._unreplayable_op()
+        self._mark_inline()
         self.outputs = _map(result, lambda x: self._output(x, recorder))
         if any(t._vc is not None and t._vc[0] for t, _ in self.inputs):
             self.why = self.why or "it changes an argument in place"
@@ -174,6 +175,19 @@ class Program:
                 return f"it runs {OPS[code].name}, which has no compiled forward yet"
         return None
 
+    def _mark_inline(self):
+        """Records of one-element values of an elementwise op run inline in
+        the sweeps (kernels/replay.py), without an entry point's call."""
+        tape = self.tape
+        rec = tape.rec_i[:tape.n_rec]
+        ones = np.ones(len(rec), bool)
+        for col in (L.A, L.B, L.C, L.OUT):
+            s = rec[:, col]
+            ones &= (s < 0) | (tape.shapes[tape.slot_i[s, L.SHAPE], L.NUMEL] == 1)
+        elementwise = np.array([bool(op.fwd) and not op.fwd.startswith("kernel:")
+                                and isinstance(op.vjp, tuple) for op in OPS])
+        rec[ones & elementwise[rec[:, L.OP]], L.STATE] |= L.INLINE
+
     @staticmethod
     def _output(x, recorder):
         if not isinstance(x, Tensor):
@@ -198,7 +212,7 @@ class Program:
         outer = getattr(_local, "tape", None)
         _local.tape = tape
         try:
-            tape.rec_i[:tape.n_rec, L.STATE] = 0        # backward freed them last time
+            tape.rec_i[:tape.n_rec, L.STATE] &= ~L.FREED        # backward freed them last time
             for step in self.steps:
                 kind = step[0]
                 if kind == "run":

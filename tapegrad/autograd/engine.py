@@ -11,6 +11,7 @@ import numpy as np
 from .. import capture
 from ..kernels import layout as L
 from ..kernels import registry
+from ..kernels.replay import backward as replay_run
 from ..kernels.sweep import plan, run
 from ..optable import OPS
 from ..tape import FUNCTION, SAVES, current
@@ -54,6 +55,7 @@ class _Sweep:
         self.tape = tape
         nested = tape.sweeping > 0     # a backward inside a hook keeps its own scratch
         self.goff = np.full(len(tape.goff), -1, np.int64) if nested else tape.goff
+        self.sweep = run if plans is None else replay_run
         key = tuple(t._slot for t in roots)
         kept = None if plans is None or nested else plans.get(key)
         if kept is not None:
@@ -136,7 +138,7 @@ class _Sweep:
         try:
             while r >= 0:
                 before = self._nan_inputs(r) if step else None
-                stop = run(r, r if step else 0, hooks_done, retain, tape.rec_i, tape.rec_f,
+                stop = self.sweep(r, r if step else 0, hooks_done, retain, tape.rec_i, tape.rec_f,
                            tape.rec_k, tape.slot_i, tape.shapes, ENTRIES, self.goff,
                            self.arenas[0], self.arenas[1])
                 if stop < 0:
