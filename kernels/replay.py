@@ -11,7 +11,7 @@ from ..optable import CODE
 from . import memory as M
 from .jit import jit
 from . import interpreter as K      # (by module: generate.py imports this file before writing it)
-from .layout import (A, ADDR, B, C, DTYPE_MASK, FLAGS, FREED, INLINE, OUT, OP,
+from .layout import (A, ADDR, B, C, DTYPE_MASK, FLAGS, FREED, INLINE, NUMPY, OUT, OP,
                      STATE, VC_ADDR, VC_SEEN, VER_A, VER_B, VER_C)
 from .memory import call_entry, counter, part, part_at, slot_view
 from .sweep import pack_values, stops, vjp
@@ -20,12 +20,13 @@ TO_COPY = CODE["to_copy"]
 
 # Rewritten by generate.py: a changed digest invalidates this file's cache
 # when code it inlines from other kernel files changes.
-KERNELS_DIGEST = "d36560f0ba3d9a77"
+KERNELS_DIGEST = "8f9e7708b89f2620"
 
 
 @jit
 def forward(start, stop, rec_i, rec_f, rec_k, slot_i, shapes, fentries):
-    """Run records start..stop-1 forward, writing each output slot in place."""
+    """Run records start..stop-1 forward, writing each output slot in place.
+    Returns -1, or the record marked NUMPY it stopped at (Python runs it)."""
     p = np.zeros(M.ARGS, np.int64)
     f = np.zeros(2)
     dtypes32, dtypes64 = np.zeros(0, np.float32), np.zeros(0)
@@ -33,6 +34,8 @@ def forward(start, stop, rec_i, rec_f, rec_k, slot_i, shapes, fentries):
     for r in range(start, stop):
         o = rec_i[r, OUT]
         dt = min(slot_i[o, FLAGS] & DTYPE_MASK, 1)    # int64 (index) copies move 8 bytes too
+        if rec_i[r, STATE] & NUMPY:
+            return r
         if rec_i[r, OP] == TO_COPY:
             a = rec_i[r, A]
             if dt == 0:
@@ -51,6 +54,7 @@ def forward(start, stop, rec_i, rec_f, rec_k, slot_i, shapes, fentries):
             continue
         pack_values(r, p, f, rec_i, rec_f, rec_k, slot_i, shapes)
         call_entry(fentries[op, dt], 0, p.ctypes.data, f.ctypes.data)
+    return -1
 
 
 @jit

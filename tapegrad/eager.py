@@ -6,12 +6,19 @@ tensors here, through the same entry point the replay sweep calls
 agree to the bit. Matrix products and structural ops keep their own eager
 forwards, which already run the same kernels or plain copies.
 
+Transcendental functions on large arrays are the exception: NumPy's SIMD
+loops are several times faster than a Numba loop over the C library's
+scalar functions (Numba has no vector math library here), so from
+NUMPY_FROM elements on eager runs the op's NumPy forward, and replay runs
+that record through NumPy too (numpy_math decides both).
+
 0-d values skip the call: the elementwise kernels compute in float64 and
 round once on store, so Python, whose floats are IEEE doubles and whose
 math functions are the C library's as the kernels' are, gives the same bits
 (tests/test_eager.py checks every op). Anything Python would raise on (1/0,
 exp(1000)) goes to the kernel.
 """
+import ast
 import math
 
 import numpy as np
@@ -105,6 +112,20 @@ def _compile(code, dt):
 
 
 SHAPE_OF = [_shape_rule(op) for op in OPS]   # None: eager runs the op's own forward
+
+NUMPY_FROM = 4096
+_VECTOR_MATH = {"exp", "log", "sin", "cos", "tan", "tanh", "log1p", "expm1", "log2", "log10",
+                "erf", "atan2", "gelu"}
+VECTOR_MATH = [bool(op.fwd) and not op.fwd.startswith("kernel:") and op.forward is not None
+               and ("**" in op.fwd or bool(_VECTOR_MATH & {n.id for n in ast.walk(ast.parse(op.fwd))
+                                                          if isinstance(n, ast.Name)}))
+               for op in OPS]
+
+
+def numpy_math(code, largest):
+    """Does op `code` run its NumPy forward when its largest input has
+    `largest` elements? (The same answer eager and replay.)"""
+    return VECTOR_MATH[code] and largest >= NUMPY_FROM
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)

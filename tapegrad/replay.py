@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 
-from . import capture
+from . import capture, eager
 from .autograd import engine
 from .eager import FENTRIES
 from .kernels import layout as L
@@ -177,7 +177,8 @@ class Program:
 
     def _mark_inline(self):
         """Records of one-element values of an elementwise op run inline in
-        the sweeps (kernels/replay.py), without an entry point's call."""
+        the sweeps (kernels/replay.py), without an entry point's call; those
+        eager ran through NumPy (eager.numpy_math) run through NumPy again."""
         tape = self.tape
         rec = tape.rec_i[:tape.n_rec]
         ones = np.ones(len(rec), bool)
@@ -187,6 +188,13 @@ class Program:
         elementwise = np.array([bool(op.fwd) and not op.fwd.startswith("kernel:")
                                 and isinstance(op.vjp, tuple) for op in OPS])
         rec[ones & elementwise[rec[:, L.OP]], L.STATE] |= L.INLINE
+        largest = np.zeros(len(rec), np.int64)
+        for col in (L.A, L.B, L.C):
+            s = rec[:, col]
+            largest = np.maximum(largest, np.where(s < 0, 0, tape.shapes[tape.slot_i[s, L.SHAPE], L.NUMEL]))
+        for r in np.flatnonzero(np.array(eager.VECTOR_MATH)[rec[:, L.OP]]).tolist():
+            if eager.numpy_math(int(rec[r, L.OP]), int(largest[r])):
+                rec[r, L.STATE] |= L.NUMPY
 
     @staticmethod
     def _output(x, recorder):
@@ -219,8 +227,13 @@ class Program:
                     if not self._refresh_leaves():
                         return _FALLBACK
                     _compile(tape, step[1], step[2])
-                    forward(step[1], step[2], tape.rec_i, tape.rec_f, tape.rec_k, tape.slot_i,
-                            tape.shapes, FENTRIES)
+                    r = step[1]
+                    while r >= 0:
+                        r = forward(r, step[2], tape.rec_i, tape.rec_f, tape.rec_k, tape.slot_i,
+                                    tape.shapes, FENTRIES)
+                        if r >= 0:
+                            self._numpy_record(r)
+                            r += 1
                 elif kind == "guard":
                     now = capture.resolve(step[1])
                     if now is None or not np.array_equal(now._data, step[2], equal_nan=True):
@@ -238,6 +251,14 @@ class Program:
             if mine[0]._vc is not None and mine[0]._vc[0]:
                 np.copyto(x._data, mine[0]._data)
         return self._results()
+
+    def _numpy_record(self, r):
+        """Record r through its op's NumPy forward, as eager ran it."""
+        tape = self.tape
+        code, a, b, c, o = tape.rec_i[r, :5].tolist()
+        inputs = [tape.arrays[s] for s in (a, b, c) if s >= 0]
+        k0, k1 = tape.rec_f[r].tolist()
+        np.copyto(tape.arrays[o], OPS[code].forward(*inputs, k0, k1, int(tape.rec_k[r])))
 
     def _refresh_leaves(self):
         """Point each leaf slot at its tensor's data now (a parameter given

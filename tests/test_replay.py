@@ -304,3 +304,25 @@ def test_changed_target_count_is_checked():
         y = torch.tensor(y)
         assert fast(y).item() == nn.functional.cross_entropy(logits, y, ignore_index=1).item()
     assert fast.replay_stats["fallbacks"] == 2
+
+
+def test_large_arrays_replay_numpys_vector_math_bitwise():
+    """From eager.NUMPY_FROM elements on, transcendental ops run NumPy's
+    SIMD loops eagerly, and replay runs those records through NumPy too."""
+    from tapegrad import eager
+    w = torch.tensor(np.linspace(-1, 1, eager.NUMPY_FROM + 3, dtype=np.float32), requires_grad=True)
+
+    def step(x):
+        w.grad = None
+        loss = ((x * w).sin().exp() + (x - w).tanh() ** 3).mean()
+        loss.backward()
+        return loss, w.grad
+    fast = torch.replay(step)
+    rng = np.random.default_rng(4)
+    for _ in range(4):
+        x = torch.tensor(rng.normal(size=w.shape).astype(np.float32))
+        want_loss, want_grad = (t.clone() for t in step(x))
+        got_loss, got_grad = fast(x)
+        assert got_loss.item() == want_loss.item()
+        assert np.array_equal(got_grad.numpy(), want_grad.numpy())
+    assert fast.replay_stats["replays"] == 3
