@@ -131,7 +131,7 @@ class Program:
         tape = self.tape = Tape()
         tape._reclaim_at = _NEVER
         outer = getattr(_local, "tape", None)
-        self.inputs = []                       # (private tensor, argument position)
+        self.inputs = []                       # (private tensor, the caller's tensor)
         args, kwargs = self._private(args), {k: self._private(kwargs[k]) for k in sorted(kwargs)}
         recorder = tape.recorder = capture.Recorder(tape)
         _local.tape = tape
@@ -144,11 +144,16 @@ class Program:
         self.leaves = recorder.leaves
         self.steps = [self._keep_plans(s) for s in recorder.steps]
         self.why = recorder.why or self._unreplayable_op()
-        self._mark_inline()
         self.outputs = _map(result, lambda x: self._output(x, recorder))
-        if any(t._vc is not None and t._vc[0] for t, _ in self.inputs):
-            self.why = self.why or "it changes an argument in place"
-        return self._results(copy_back=True)
+        for mine, theirs in self.inputs:     # changed in place: the caller sees it, once
+            if mine._vc is not None and mine._vc[0]:
+                np.copyto(theirs._data, mine._data)
+                self.why = self.why or "it changes an argument in place"
+        self.inputs = [mine for mine, _ in self.inputs]
+        if self.why is None:
+            self._mark_inline()
+            _compile(tape)
+        return _unmap(self.outputs)
 
     @staticmethod
     def _keep_plans(step):
@@ -204,17 +209,9 @@ class Program:
             return ("same", x)
         return ("copy", recorder.ref(x))
 
-    def _results(self, copy_back=False):
-        if copy_back:        # the first call's in-place changes of arguments reach the caller
-            for mine, theirs in self.inputs:
-                if mine._vc is not None and mine._vc[0]:
-                    np.copyto(theirs._data, mine._data)
-        return _unmap(self.outputs)
-
     # -- replaying ----------------------------------------------------------
     def run(self, args, kwargs):
-        theirs = _tensors((args, kwargs))
-        for (mine, _), x in zip(self.inputs, theirs):
+        for mine, x in zip(self.inputs, _tensors((args, kwargs))):
             np.copyto(mine._data, x._data)
         tape = self.tape
         outer = getattr(_local, "tape", None)
@@ -226,7 +223,6 @@ class Program:
                 if kind == "run":
                     if not self._refresh_leaves():
                         return _FALLBACK
-                    _compile(tape, step[1], step[2])
                     r = step[1]
                     while r >= 0:
                         r = forward(r, step[2], tape.rec_i, tape.rec_f, tape.rec_k, tape.slot_i,
@@ -247,10 +243,7 @@ class Program:
                     step[1](*step[2], **step[3])
         finally:
             _local.tape = outer
-        for mine, x in zip(self.inputs, theirs):
-            if mine[0]._vc is not None and mine[0]._vc[0]:
-                np.copyto(x._data, mine[0]._data)
-        return self._results()
+        return _unmap(self.outputs)
 
     def _numpy_record(self, r):
         """Record r through its op's NumPy forward, as eager ran it."""
@@ -281,9 +274,10 @@ class Program:
         return True
 
 
-def _compile(tape, start, stop):
-    ops = tape.rec_i[start:stop, L.OP]
-    dts = np.minimum(tape.slot_i[tape.rec_i[start:stop, L.OUT], L.FLAGS] & L.DTYPE_MASK, 1)
+def _compile(tape):
+    """The forward entry points a recording needs, compiled now."""
+    ops = tape.rec_i[:tape.n_rec, L.OP]
+    dts = np.minimum(tape.slot_i[tape.rec_i[:tape.n_rec, L.OUT], L.FLAGS] & L.DTYPE_MASK, 1)
     missing = FENTRIES[ops, dts] == 0
     if missing.any():
         pairs = set(zip(ops[missing].tolist(), dts[missing].tolist()))

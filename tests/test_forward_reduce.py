@@ -1,16 +1,15 @@
 """The compiled reduction forwards (kernels/forward_reduce.py) against the
-NumPy forwards of the op table, on random shapes, dims and both dtypes.
-
-Each kernel is inlined into a wrapper compiled here without the disk cache:
-a cached wrapper would not notice edits to the kernel it inlines."""
+NumPy forwards of the op table, on random shapes, dims and both dtypes,
+called through the ops' forward entry points (those eager code and replay
+call)."""
 import itertools
 
 import numpy as np
 import pytest
 
+from tapegrad import eager
 from tapegrad.forward import KEEPDIM, _row
-from tapegrad.kernels import forward_reduce as K
-from tapegrad.kernels.jit import jit
+from tapegrad.kernels.replay import call_forward
 from tapegrad.optable import CODE, OPS
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")      # NumPy warns of its NaNs
@@ -19,27 +18,17 @@ SHAPES = [(), (1,), (5,), (0,), (3, 4), (4, 0), (2, 3, 4), (2, 0, 3), (1, 5, 2)]
 RTOL = {np.float32: 1e-6, np.float64: 1e-12}
 NO_TARGETS = np.zeros(0, np.int64)
 SENTINEL = 1e30                        # in Y before a call: every element must be overwritten
-_compiled = {}
-
-
-def kernel(name):
-    """The kernel name_fwd inlined into a wrapper, compiled once per dtype."""
-    if name not in _compiled:
-        fwd = getattr(K, f"{name}_fwd")
-
-        def run(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-            fwd(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-        _compiled[name] = jit(cache=False)(run)
-    return _compiled[name]
 
 
 def call(name, shape, a, k0=0.0, k1=0.0, ki=0, b=None, targets=NO_TARGETS):
-    """Y of the given shape from kernel `name` on input a (and b, targets)."""
+    """Y of the given shape from op `name`'s forward kernel on input a (and b, targets)."""
     y = np.full(shape, SENTINEL, a.dtype)
-    none = np.zeros(0, a.dtype)
-    b = none if b is None else b
-    kernel(name)(y.reshape(-1), np.ascontiguousarray(a).reshape(-1), b, none, targets,
-                 k0, k1, ki, _row(y.shape), _row(a.shape), _row(b.shape), _row(()))
+    b = np.zeros(0, a.dtype) if b is None else b
+    code, dt = CODE[name], int(a.dtype == np.float64)
+    entry = eager._ENTRY[dt][code] or eager._compile(code, dt)
+    call_forward(entry, y.reshape(-1), np.ascontiguousarray(a).reshape(-1), b, targets,
+                 float(k0), float(k1), int(ki), _row(y.shape), _row(a.shape), _row(b.shape),
+                 _row(targets.shape))
     return y
 
 

@@ -326,3 +326,27 @@ def test_large_arrays_replay_numpys_vector_math_bitwise():
         assert got_loss.item() == want_loss.item()
         assert np.array_equal(got_grad.numpy(), want_grad.numpy())
     assert fast.replay_stats["replays"] == 3
+
+
+def test_a_long_replayed_loop_runs_in_flat_memory():
+    def rss():
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) * 1024
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    @torch.replay
+    def step(x):
+        opt.zero_grad()
+        loss = model(x).pow(2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+    x = torch.ones(4, 8)
+    for _ in range(500):
+        step(x)
+    before = rss()
+    for _ in range(5000):
+        step(x)
+    assert rss() - before < 4 << 20
+    assert step.replay_stats["replays"] == 5499
