@@ -12,15 +12,15 @@ from . import memory as M
 from .jit import jit
 from . import interpreter as K      # (by module: generate.py imports this file before writing it)
 from .layout import (A, ADDR, B, C, DTYPE_MASK, FLAGS, FREED, INLINE, NUMPY, OUT, OP,
-                     STATE, VC_ADDR, VC_SEEN, VER_A, VER_B, VER_C)
-from .memory import call_entry, counter, part, part_at, slot_view
+                     STATE)
+from .memory import call_entry, part, part_at, slot_view
 from .sweep import pack_values, stops, vjp
 
 TO_COPY = CODE["to_copy"]
 
 # Rewritten by generate.py: a changed digest invalidates this file's cache
 # when code it inlines from other kernel files changes.
-KERNELS_DIGEST = "8f9e7708b89f2620"
+KERNELS_DIGEST = "1b1b8a24498fd77a"
 
 
 @jit
@@ -142,18 +142,3 @@ def call_forward(entry, Y, A, B, C, k0, k1, ki, sy, sa, sb, sc):
 def _cast(dst, src):
     for i in range(dst.size):
         dst[i] = src[i]
-
-
-@jit
-def sync_versions(n_rec, rec_i, slot_i):
-    """Mark every record as having seen its inputs' current versions. Replay
-    runs the recorded step again, whose version checks passed when it was
-    recorded; only changes made between calls (an optimizer's step) differ."""
-    for r in range(n_rec):
-        for col, ver in ((A, VER_A), (B, VER_B), (C, VER_C)):
-            s = rec_i[r, col]
-            if s >= 0 and slot_i[s, VC_ADDR] != 0:
-                rec_i[r, ver] = counter(slot_i[s, VC_ADDR])
-        o = rec_i[r, OUT]
-        if slot_i[o, VC_ADDR] != 0:
-            slot_i[o, VC_SEEN] = counter(slot_i[o, VC_ADDR])

@@ -29,7 +29,7 @@ TO_COPY, FUNCTION = CODE["to_copy"], CODE["function"]   # the ops run() handles 
 
 # Rewritten by generate.py: a changed digest invalidates this file's cache
 # when code it inlines from other kernel files changes.
-KERNELS_DIGEST = "8f9e7708b89f2620"
+KERNELS_DIGEST = "1b1b8a24498fd77a"
 
 
 @jit

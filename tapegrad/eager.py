@@ -148,7 +148,10 @@ PYTHON = [_python(op) for op in OPS]     # the elementwise rules over Python flo
 
 def scalar(code, arrays, k0, k1):
     """Op `code` on 0-d float arrays through PYTHON, or None where the
-    kernel must run (Python raised, or gave a complex number)."""
+    kernel must run (an array, Python raised, or gave a complex number)."""
+    for x in arrays:
+        if x.ndim:
+            return None
     a = arrays[0].item()
     b = arrays[1].item() if len(arrays) > 1 else 0.0
     c = arrays[2].item() if len(arrays) > 2 else 0.0

@@ -51,16 +51,13 @@ def apply(code, inputs, k0=0.0, k1=0.0, ki=0, dt=None):
         data = OPS[code].forward(*arrays, k0, k1, ki)
     else:       # (callers cast float inputs to dt; index inputs are int64)
         k0, k1 = float(k0), float(k1)
-        data = None
-        if eager.PYTHON[code] and not arrays[0].ndim and (
-                len(arrays) == 1 or not (arrays[1].ndim or len(arrays) > 2 and arrays[2].ndim)):
-            data = eager.scalar(code, arrays, k0, k1)
+        data = eager.scalar(code, arrays, k0, k1) if eager.PYTHON[code] else None
         if data is None:
             data = eager.forward(code, dt.code, arrays, k0, k1, ki, shape_of)
     if type(data) is not np.ndarray or data.dtype != dt.np:
         data = np.asarray(data, dt.np)
     if not any(x._rg for x in inputs) or not is_grad_enabled():
-        if capture.active():           # a step recorded for replay keeps every op
+        if capture.RECORDING[0] and capture.active():   # a step recorded for replay keeps every op
             return _recorded(code, inputs, data, dt, float(k0), float(k1), ki, rg=False)
         return new(data)
     return _recorded(code, inputs, data, dt, float(k0), float(k1), ki)
@@ -96,7 +93,7 @@ def structural(code, x, data, index=None):
         data = np.asarray(data)
     if x._rg and is_grad_enabled():
         out = _recorded(code, [x], data, x.dtype, 0.0, 0.0, 0, index)
-    elif capture.active():
+    elif capture.RECORDING[0] and capture.active():
         out = _recorded(code, [x], data, x.dtype, 0.0, 0.0, 0, index, rg=False)
     else:
         out = new(data)

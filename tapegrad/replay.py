@@ -23,12 +23,11 @@ import warnings
 import numpy as np
 
 from . import capture, eager
-from .autograd import engine
 from .eager import FENTRIES
 from .kernels import layout as L
 from .kernels import registry
 from .kernels.memory import address
-from .kernels.replay import forward, sync_versions
+from .kernels.replay import forward
 from .optable import CODE, OPS
 from .record import new
 from .tape import Tape, _local
@@ -38,6 +37,9 @@ CACHE = 8                   # recordings kept per step, by input signature
 FALLBACKS_TO_WARN = 3       # fallbacks in a row before the one warning
 _NEVER = (1 << 62, 1 << 62)  # a step's tape is never reclaimed: its records are the program
 TO_COPY = CODE["to_copy"]
+_ELEMENTWISE = np.array([bool(op.fwd) and not op.fwd.startswith("kernel:")
+                         and isinstance(op.vjp, tuple) for op in OPS])
+_VECTOR_MATH = np.array(eager.VECTOR_MATH)
 
 
 def replay(fn):
@@ -130,6 +132,7 @@ class Program:
     def record(self, args, kwargs):
         tape = self.tape = Tape()
         tape._reclaim_at = _NEVER
+        tape.plans = {}
         outer = getattr(_local, "tape", None)
         self.inputs = []                       # (private tensor, the caller's tensor)
         args, kwargs = self._private(args), {k: self._private(kwargs[k]) for k in sorted(kwargs)}
@@ -142,7 +145,7 @@ class Program:
             _local.tape = outer
             tape.recorder = None
         self.leaves = recorder.leaves
-        self.steps = [self._keep_plans(s) for s in recorder.steps]
+        self.steps = recorder.steps
         self.why = recorder.why or self._unreplayable_op()
         self.outputs = _map(result, lambda x: self._output(x, recorder))
         for mine, theirs in self.inputs:     # changed in place: the caller sees it, once
@@ -154,13 +157,6 @@ class Program:
             self._mark_inline()
             _compile(tape)
         return _unmap(self.outputs)
-
-    @staticmethod
-    def _keep_plans(step):
-        """backward() calls keep their plans: replay sweeps the same graph."""
-        if step[0] == "call" and step[1] is engine.backward.__wrapped__:
-            return step[:3] + (dict(step[3], _plans={}),)
-        return step
 
     def _private(self, x):
         """An argument tensor without grad becomes a private copy the step
@@ -186,18 +182,12 @@ class Program:
         eager ran through NumPy (eager.numpy_math) run through NumPy again."""
         tape = self.tape
         rec = tape.rec_i[:tape.n_rec]
-        ones = np.ones(len(rec), bool)
-        for col in (L.A, L.B, L.C, L.OUT):
-            s = rec[:, col]
-            ones &= (s < 0) | (tape.shapes[tape.slot_i[s, L.SHAPE], L.NUMEL] == 1)
-        elementwise = np.array([bool(op.fwd) and not op.fwd.startswith("kernel:")
-                                and isinstance(op.vjp, tuple) for op in OPS])
-        rec[ones & elementwise[rec[:, L.OP]], L.STATE] |= L.INLINE
-        largest = np.zeros(len(rec), np.int64)
-        for col in (L.A, L.B, L.C):
-            s = rec[:, col]
-            largest = np.maximum(largest, np.where(s < 0, 0, tape.shapes[tape.slot_i[s, L.SHAPE], L.NUMEL]))
-        for r in np.flatnonzero(np.array(eager.VECTOR_MATH)[rec[:, L.OP]]).tolist():
+        slots = rec[:, [L.A, L.B, L.C, L.OUT]]
+        numel = np.where(slots < 0, 0, tape.shapes[tape.slot_i[slots, L.SHAPE], L.NUMEL])
+        ones = ((slots < 0) | (numel == 1)).all(axis=1)
+        rec[ones & _ELEMENTWISE[rec[:, L.OP]], L.STATE] |= L.INLINE
+        largest = numel[:, :3].max(axis=1)
+        for r in np.flatnonzero(_VECTOR_MATH[rec[:, L.OP]]).tolist():
             if eager.numpy_math(int(rec[r, L.OP]), int(largest[r])):
                 rec[r, L.STATE] |= L.NUMPY
 
@@ -238,8 +228,6 @@ class Program:
                     if step[1]() != step[2]:
                         return _FALLBACK
                 else:
-                    if "_plans" in step[3]:
-                        sync_versions(tape.n_rec, tape.rec_i, tape.slot_i)
                     step[1](*step[2], **step[3])
         finally:
             _local.tape = outer

@@ -21,7 +21,7 @@ from .tensor import Tensor, _dim, bump
 def take(x, fn, name):
     """fn(x) for a NumPy function fn that rearranges or selects elements."""
     data = fn(x._data)
-    recorded = x._rg and is_grad_enabled() or capture.active()
+    recorded = x._rg and is_grad_enabled() or capture.RECORDING[0] and capture.active()
     index = fn(np.arange(x.numel()).reshape(x.shape)) if recorded else None
     return structural(CODE[name], x, data, index)
 

@@ -63,6 +63,7 @@ class Tape:
         self._reclaim_at = (4096, 64 << 20)
         self.sweeping = 0                  # backward in progress: no reclaiming
         self.recorder = None               # a step recorded for replay (capture.py)
+        self.plans = None                  # a replayed step's backward plans (autograd/engine.py)
 
     # -- shapes -----------------------------------------------------------
     def _shape_id(self, shape):

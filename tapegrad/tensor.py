@@ -216,8 +216,9 @@ class Tensor:
 
     @property
     def grad(self):
-        if capture.RECORDING[0] and capture.active():
-            capture.active().note_grad(self, self._grad)
+        recorder = capture.RECORDING[0] and capture.active()
+        if recorder:
+            recorder.note_grad(self, self._grad)
         if not self.is_leaf and not self._tape.slot_i[self._slot, L.FLAGS] & L.WANTS:
             warnings.warn(
                 "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its "

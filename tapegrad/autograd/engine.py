@@ -49,21 +49,23 @@ class _Sweep:
     """One backward pass: the plan's offsets and arenas, and the loop that
     alternates between the compiled sweep and Python (hooks, Functions)."""
 
-    def __init__(self, tape, roots, seeds, plans=None):
-        """plans: a dict of plans kept by replay (tapegrad/replay.py), whose
-        tape keeps its records: the same roots give the same plan."""
+    def __init__(self, tape, roots, seeds):
+        """A replayed step's tape (tape.plans is a dict) keeps the plans its
+        recording made: its records never change, so replaying them sweeps
+        the same graph, through kernels/replay.py's sweep."""
         self.tape = tape
         nested = tape.sweeping > 0     # a backward inside a hook keeps its own scratch
         self.goff = np.full(len(tape.goff), -1, np.int64) if nested else tape.goff
+        plans = None if nested else tape.plans
         self.sweep = run if plans is None else replay_run
         key = tuple(t._slot for t in roots)
-        kept = None if plans is None or nested else plans.get(key)
+        kept = plans.get(key) if plans is not None and tape.recorder is None else None
         if kept is not None:
             goff, n32, n64, self.wanted = kept
             self.goff[:len(goff)] = goff
         else:
             n32, n64, self.wanted = self._plan(tape, np.array(key, np.int64))
-            if plans is not None and not nested:
+            if plans is not None:
                 plans[key] = (self.goff[:tape.n_slots].copy(), n32, n64, self.wanted)
         self.arenas = {0: self._arena(0, n32, nested), 1: self._arena(1, n64, nested)}
         for t, seed in zip(roots, seeds):
@@ -230,10 +232,8 @@ def _check(tensors, grad_tensors):
 
 
 @capture.replayed
-def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None,
-             _plans=None):
-    """Accumulates d(tensors)/d(leaf) into every reachable leaf's .grad.
-    (_plans: replay's kept plans, see _Sweep.)"""
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulates d(tensors)/d(leaf) into every reachable leaf's .grad."""
     if create_graph:
         raise NotImplementedError("create_graph=True (higher-order gradients) is not supported yet")
     tensors, seeds = _check(tensors, grad_tensors)
@@ -243,7 +243,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
             _accumulate(t, _leaf_hooks(t, s))
     if not graph:
         return
-    sweep = _Sweep(graph[0][0]._tape, [t for t, _ in graph], [s for _, s in graph], _plans)
+    sweep = _Sweep(graph[0][0]._tape, [t for t, _ in graph], [s for _, s in graph])
     sweep.run(bool(retain_graph))
     tape = sweep.tape
     only = None if inputs is None else {id(x) for x in _as_list(inputs)}

@@ -1,8 +1,8 @@
 """Adam and AdamW (torch 2.13): amsgrad, weight decay (L2 or decoupled), maximize."""
 from ..kernels import optim as K
 from ..tensor import Tensor
-from .optimizer import (Optimizer, empty, flat, put_back, read, scalar, step_tensor, updating,
-                        zeros_state)
+from .optimizer import (Optimizer, empty, flat, put_back, read, scalar, step_tensor,
+                        steps_as_tensors, updating, zeros_state)
 
 
 class Adam(Optimizer):
@@ -34,10 +34,7 @@ class Adam(Optimizer):
         for k, v in dict(amsgrad=False, maximize=False, foreach=None, capturable=False,
                          differentiable=False, decoupled_weight_decay=False, fused=None).items():
             group.setdefault(k, v)
-        for p in group["params"]:       # old checkpoints keep 'step' as a number
-            s = self.state.get(p)
-            if s and not isinstance(s["step"], Tensor):
-                s["step"] = step_tensor(float(s["step"]))
+        steps_as_tensors(self.state, group["params"])
 
     @updating
     def step(self):

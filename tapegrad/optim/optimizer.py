@@ -219,6 +219,14 @@ def step_tensor(value=0.0):
     return wrap(np.array(value, dtype=dt))
 
 
+def steps_as_tensors(state, params):
+    """Old checkpoints keep 'step' as a number; torch keeps a tensor."""
+    for p in params:
+        s = state.get(p)
+        if s and not isinstance(s["step"], Tensor):
+            s["step"] = step_tensor(float(s["step"]))
+
+
 def zeros_state(p):
     return wrap(np.zeros(p._data.shape, p._data.dtype))
 

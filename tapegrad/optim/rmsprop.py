@@ -1,8 +1,7 @@
 """RMSprop (torch 2.13): alpha, eps, weight decay, momentum, centered, maximize."""
 from ..kernels import optim as K
-from ..tensor import Tensor
-from .optimizer import (Optimizer, empty, flat, put_back, read, scalar, step_tensor, updating,
-                        zeros_state)
+from .optimizer import (Optimizer, empty, flat, put_back, read, scalar, step_tensor,
+                        steps_as_tensors, updating, zeros_state)
 
 
 class RMSprop(Optimizer):
@@ -31,10 +30,7 @@ class RMSprop(Optimizer):
         for k, v in dict(momentum=0, centered=False, foreach=None, maximize=False,
                          differentiable=False, capturable=False).items():
             group.setdefault(k, v)
-        for p in group["params"]:
-            s = self.state.get(p)
-            if s and not isinstance(s["step"], Tensor):
-                s["step"] = step_tensor(float(s["step"]))
+        steps_as_tensors(self.state, group["params"])
 
     @updating
     def step(self):
