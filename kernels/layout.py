@@ -16,6 +16,7 @@ REC_COLS = 9
 FREED = 1                  # STATE bit: backward ran without retain_graph
 INLINE = 2                 # STATE bit: replay runs this record inline (kernels/replay.py)
 NUMPY = 4                  # STATE bit: replay runs this record's NumPy forward, in Python
+NUMPY_VJP = 8              # STATE bit: backward runs this record's VJP with NumPy, in Python
 
 ADDR, SHAPE, REC, FLAGS, VC_ADDR, VC_SEEN = range(6)
 SLOT_COLS = 6

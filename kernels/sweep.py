@@ -11,16 +11,18 @@ Each record's VJP runs through its op's compiled entry point, called by
 address (kernels/registry.py): the sweep itself stays small to compile.
 run() returns to Python only where the user asked for Python: before the
 record that produced a tensor with hooks, and at a custom Function's
-record; Python does that part and calls run() again to resume.
+record; Python does that part and calls run() again to resume. It also
+returns at a large array's sin/cos/erf (NUMPY_VJP): NumPy's SIMD cos is
+several times faster than a Numba loop over the C library's scalar one.
 """
 import numpy as np
 
 from ..optable import CODE
 from . import memory as M
 from .jit import jit
-from .layout import (ADDR, A, B, C, DTYPE_MASK, FLAGS, FREED, HOOK, NUMEL, OP, OUT, RG, SAVES_A,
-                     SAVES_B, SAVES_C, SAVES_Y, REC, SHAPE, STATE, VC_ADDR, VC_SEEN, VER_A,
-                     VER_B, VER_C, WANTS)
+from .layout import (ADDR, A, B, C, DTYPE_MASK, FLAGS, FREED, HOOK, NUMEL, NUMPY_VJP, OP,
+                     OUT, RG, SAVES_A, SAVES_B, SAVES_C, SAVES_Y, REC, SHAPE, STATE, VC_ADDR,
+                     VC_SEEN, VER_A, VER_B, VER_C, WANTS)
 from .memory import call_entry, counter, part, slot_view
 from .reduce import add_cast
 
@@ -29,7 +31,7 @@ TO_COPY, FUNCTION = CODE["to_copy"], CODE["function"]   # the ops run() handles 
 
 # Rewritten by generate.py: a changed digest invalidates this file's cache
 # when code it inlines from other kernel files changes.
-KERNELS_DIGEST = "1b1b8a24498fd77a"
+KERNELS_DIGEST = "df2e84f98fd3975c"
 
 
 @jit
@@ -165,7 +167,7 @@ def run(start, until, hooks_done, retain, rec_i, rec_f, rec_k, slot_i, shapes, e
     """Sweep records start..until that plan() marked. Without `retain`, each
     swept record is marked FREED. Returns -1 when done, or the record it
     stopped at for Python: one whose output has hooks (unless it is
-    `hooks_done`) or a custom Function's."""
+    `hooks_done`), a custom Function's or one whose VJP NumPy runs."""
     p = np.zeros(M.ARGS, np.int64)
     f = np.zeros(2)
     for r in range(start, until - 1, -1):
@@ -182,8 +184,10 @@ def run(start, until, hooks_done, retain, rec_i, rec_f, rec_k, slot_i, shapes, e
 
 @jit(inline="always")
 def stops(r, o, hooks_done, rec_i, slot_i):
-    """Must the sweep return to Python at record r (hooks, a custom Function)?"""
-    return (slot_i[o, FLAGS] & HOOK and r != hooks_done) or rec_i[r, OP] == FUNCTION
+    """Must the sweep return to Python at record r (hooks, a custom
+    Function, a VJP NumPy runs)?"""
+    return ((slot_i[o, FLAGS] & HOOK and r != hooks_done) or rec_i[r, OP] == FUNCTION
+            or rec_i[r, STATE] & NUMPY_VJP)
 
 
 @jit(inline="always")

@@ -10,7 +10,8 @@ Transcendental functions on large arrays are the exception: NumPy's SIMD
 loops are several times faster than a Numba loop over the C library's
 scalar functions (Numba has no vector math library here), so from
 NUMPY_FROM elements on eager runs the op's NumPy forward, and replay runs
-that record through NumPy too (numpy_math decides both).
+that record through NumPy too (numpy_math decides both). Backward does the
+same for the rules that call sin, cos or exp (NUMPY_VJP).
 
 0-d values skip the call: the elementwise kernels compute in float64 and
 round once on store, so Python, whose floats are IEEE doubles and whose
@@ -24,6 +25,7 @@ import math
 import numpy as np
 
 from .forward import KEEPDIM, _row, axes
+from .kernels import layout as L
 from .kernels import registry
 from .kernels import scalar
 from .kernels.replay import call_forward
@@ -126,6 +128,29 @@ def numpy_math(code, largest):
     """Does op `code` run its NumPy forward when its largest input has
     `largest` elements? (The same answer eager and replay.)"""
     return VECTOR_MATH[code] and largest >= NUMPY_FROM
+
+
+def _numpy_vjp(op):
+    """A unary op's derivative rule over whole arrays where it is arithmetic
+    and NumPy's vector math only (sin, cos, erf), else None."""
+    if op.arity != 1 or not isinstance(op.vjp, tuple):
+        return None
+    tree = ast.parse(op.vjp[0])
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    if not names & _NUMPY_RULES.keys() or names - _NUMPY_RULES.keys() - {"g", "a", "y", "k0", "k1"} \
+            or any(isinstance(n, (ast.IfExp, ast.Compare)) for n in ast.walk(tree)):
+        return None
+    return eval(f"lambda g, a, y, k0, k1: {op.vjp[0]}", dict(_NUMPY_RULES))
+
+
+_NUMPY_RULES = {"cos": np.cos, "sin": np.sin, "exp": np.exp}
+NUMPY_VJP = [_numpy_vjp(op) for op in OPS]
+
+
+def vjp_state(code, size):
+    """The record's STATE bits: NUMPY_VJP where backward runs op `code`'s
+    rule through NumPy (from NUMPY_FROM elements, as numpy_math)."""
+    return L.NUMPY_VJP if NUMPY_VJP[code] is not None and size >= NUMPY_FROM else 0
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)

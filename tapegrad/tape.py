@@ -123,9 +123,11 @@ class Tape:
         self.refs[s] -= 1
 
     # -- records ----------------------------------------------------------
-    def record(self, code, a, b, c, out, flags, k0=0.0, k1=0.0, ki=0, versions=(0, 0, 0)):
+    def record(self, code, a, b, c, out, flags, k0=0.0, k1=0.0, ki=0, versions=(0, 0, 0),
+               state=0):
         """Append one record; returns the new output slot (held once).
-        `versions`: the versions of inputs a/b/c now (0 for no counter)."""
+        `versions`: the versions of inputs a/b/c now (0 for no counter);
+        `state`: its first STATE bits."""
         r = self.n_rec
         full = r == len(self.rec_k)
         if full or r >= self._reclaim_at[0] or self.held_bytes >= self._reclaim_at[1]:
@@ -140,7 +142,7 @@ class Tape:
                 self.refs[inputs] -= 1
             r = self.n_rec
         s = self.new_slot(out, r, flags)
-        _REC.pack_into(self.rec_i, r * _REC.size, code, a, b, c, s, 0, *versions)
+        _REC.pack_into(self.rec_i, r * _REC.size, code, a, b, c, s, state, *versions)
         _CONST.pack_into(self.rec_f, r * _CONST.size, k0, k1)
         _KI.pack_into(self.rec_k, r * _KI.size, ki)
         self.n_rec = r + 1

@@ -1,5 +1,6 @@
 """Eager float math runs the compiled forward kernels replay runs; 0-d
-float64 values take a Python shortcut that must give the kernel's bits."""
+float64 values take a Python shortcut that must give the kernel's bits.
+Large arrays run vector math through NumPy, forward and backward."""
 import numpy as np
 import pytest
 
@@ -58,3 +59,39 @@ def test_eager_scalar_graph_matches_torch():
             z = (z * 1.1 + v).tanh() ** 2 - z.exp() / 3
         z.backward()
     assert float(x.grad) == pytest.approx(float(px.grad), rel=1e-12)
+
+
+@pytest.mark.parametrize("dt", ["float32", "float64"])
+@pytest.mark.parametrize("name", ["sin", "cos", "erf"])
+def test_large_arrays_run_numpy_vjps_that_match_torch(name, dt):
+    """From eager.NUMPY_FROM elements on, sin/cos/erf records carry the
+    NUMPY_VJP bit and backward runs their rule through NumPy; below it the
+    compiled kernel runs. Both agree with torch, also with a hook on the
+    output (the sweep stops for it first) and when gradients accumulate."""
+    import torch as pt
+    from tapegrad.kernels import layout as L
+    for n in (eager.NUMPY_FROM - 1, eager.NUMPY_FROM + 5):
+        v = np.linspace(-4, 4, n)
+        x, px = torch.tensor(v, dtype=getattr(torch, dt), requires_grad=True), \
+            pt.tensor(v, dtype=getattr(pt, dt), requires_grad=True)
+        for lib, t in ((torch, x), (pt, px)):
+            y = getattr(t, name)()
+            y.register_hook(lambda g: g * 3)
+            if lib is torch:
+                r = y._tape.slot_i[y._slot, L.REC]
+                assert bool(y._tape.rec_i[r, L.STATE] & L.NUMPY_VJP) == (n >= eager.NUMPY_FROM)
+            (y * t).sum().backward(retain_graph=True)
+            (y * t).sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), px.grad.numpy(), rtol=2e-6 if dt == "float32" else 1e-13,
+                                   atol=1e-6 if dt == "float32" else 1e-13)
+
+
+@pytest.mark.filterwarnings("ignore:Anomaly Detection has been enabled")
+def test_a_numpy_vjp_under_anomaly_detection():
+    """cos(inf) is NaN: the NumPy VJP of sin raises as torch's does."""
+    x = torch.full((eager.NUMPY_FROM,), float("inf"), requires_grad=True)
+    with pytest.warns(UserWarning, match="Error detected in SinBackward0"), \
+            torch.autograd.detect_anomaly(), \
+            pytest.raises(RuntimeError, match="Function 'SinBackward0' returned nan values in its 0th output"):
+        x.sin().sum().backward()
+    assert x.grad is None

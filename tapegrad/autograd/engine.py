@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 
-from .. import capture
+from .. import capture, eager
 from ..kernels import layout as L
 from ..kernels import registry
 from ..kernels.replay import backward as replay_run
@@ -152,13 +152,31 @@ class _Sweep:
                 if tape.slot_i[o, L.FLAGS] & L.HOOK and stop != hooks_done:
                     self._run_hooks(tape.hooks.get(o), self.grad(o), tape.arrays[o].shape)
                     r, hooks_done = stop, stop
-                else:
+                    continue
+                if tape.rec_i[stop, L.OP] == FUNCTION:
                     from .function import backward_of
-                    r, hooks_done = backward_of(self, stop, retain) - 1, -1
-                    if step:
-                        self._check_nan(stop, before)
+                    r = backward_of(self, stop, retain) - 1
+                else:
+                    self._numpy_vjp(stop, retain)
+                    r = stop - 1
+                hooks_done = -1
+                if step:
+                    self._check_nan(stop, before)
         finally:
             tape.sweeping -= 1
+
+    def _numpy_vjp(self, r, retain):
+        """Record r's VJP through NumPy's vector math (eager.NUMPY_VJP)."""
+        tape = self.tape
+        a, o = int(tape.rec_i[r, L.A]), int(tape.rec_i[r, L.OUT])
+        ga = self.grad(a)
+        if ga is not None:
+            rule = eager.NUMPY_VJP[tape.rec_i[r, L.OP]]
+            with np.errstate(all="ignore"):
+                ga += rule(self.grad(o), tape.arrays[a].reshape(-1), tape.arrays[o].reshape(-1),
+                           tape.rec_f[r, 0], tape.rec_f[r, 1])
+        if not retain:
+            tape.rec_i[r, L.STATE] |= L.FREED
 
     def _nan_inputs(self, r):
         tape = self.tape
