@@ -32,7 +32,6 @@ import ast
 from typing import NamedTuple
 
 import numpy as np
-from scipy import special
 
 from . import forward as F
 
@@ -120,7 +119,7 @@ OPS = (
         fwd="tan(a)"),
     _op("tanh", "TanhBackward0", 1, lambda a, k0, k1, ki: np.tanh(a), ("g * (1 - y * y)",),
         fwd="tanh(a)"),
-    _op("sigmoid", "SigmoidBackward0", 1, lambda a, k0, k1, ki: special.expit(a),
+    _op("sigmoid", "SigmoidBackward0", 1, lambda a, k0, k1, ki: F.special().expit(a),
         ("g * y * (1 - y)",),
         fwd="1 / (1 + exp(-a))"),
     _op("relu", "ReluBackward0", 1, lambda a, k0, k1, ki: np.maximum(a, 0, dtype=a.dtype),
@@ -180,7 +179,7 @@ OPS = (
         fwd="ceil(a)"),
     _op("round", "RoundBackward0", 1, lambda a, k0, k1, ki: np.round(a), ("0.0",),
         fwd="rint(a)"),
-    _op("erf", "ErfBackward0", 1, lambda a, k0, k1, ki: special.erf(a),
+    _op("erf", "ErfBackward0", 1, lambda a, k0, k1, ki: F.special().erf(a),
         ("g * 1.1283791670955126 * exp(-a * a)",),
         fwd="erf(a)"),
     _op("leaky_relu", "LeakyReluBackward0", 1, lambda a, k0, k1, ki: np.where(a > 0, a, a * k0),
@@ -189,7 +188,7 @@ OPS = (
     # k0 = 1 selects the tanh approximation
     _op("gelu", "GeluBackward0", 1, F.gelu, ("g * gelu_grad(a, k0)",),
         fwd="gelu(a, k0)"),
-    _op("silu", "SiluBackward0", 1, lambda a, k0, k1, ki: a * special.expit(a), ("g * silu_grad(a)",),
+    _op("silu", "SiluBackward0", 1, lambda a, k0, k1, ki: a * F.special().expit(a), ("g * silu_grad(a)",),
         fwd="a / (1 + exp(-a))"),
     # beta k0, threshold k1
     _op("softplus", "SoftplusBackward0", 1, F.softplus,
