@@ -3,6 +3,8 @@
 Slots store each buffer's address, so the interpreter views any buffer as a
 flat array without boxing a NumPy object per record.
 """
+import ctypes
+
 import numpy as np
 from llvmlite import ir
 from numba import carray, types
@@ -32,10 +34,22 @@ def call_entry(typingctx, entry, like, args, consts):
     return types.void(types.int64, types.int64, types.int64, types.int64), codegen
 
 
-@jit
-def address(array):
-    """The address of an array's first element (a third of `ctypes.data`'s cost)."""
-    return array.ctypes.data
+def _address_reader():
+    """array -> the address of its first element, as fast as Python can. An
+    ndarray's C struct (PyArrayObject_fields, public in NumPy's headers)
+    holds its data pointer right after the object header, so reading it
+    through ctypes costs about 0.2 us, against 2 us for a Numba call and 1.5
+    us for `.ctypes.data`: once per recorded value, it is the cost of
+    recording. Checked on a probe; where the layout differs, `.ctypes.data`."""
+    pointer_at = ctypes.c_void_p.from_address
+    offset = object.__basicsize__
+    probe = np.zeros(3)
+    if pointer_at(id(probe) + offset).value != probe.ctypes.data:
+        return lambda array: array.ctypes.data
+    return lambda array: pointer_at(id(array) + offset).value
+
+
+address = _address_reader()
 
 
 @jit(inline="always")

@@ -20,7 +20,7 @@ TO_COPY = CODE["to_copy"]
 
 # Rewritten by generate.py: a changed digest invalidates this file's cache
 # when code it inlines from other kernel files changes.
-KERNELS_DIGEST = "df2e84f98fd3975c"
+KERNELS_DIGEST = "d3d4d5cc16deeef7"
 
 
 @jit

@@ -26,13 +26,13 @@ float32 = dtype("float32", np.float32, 0, 2)
 float64 = dtype("float64", np.float64, 1, 3)
 ALL = (float32, float64, int64, bool_)
 BY_CODE = {d.code: d for d in ALL}
-_BY_NP = {d.np: d for d in ALL}
+BY_NP = {np.dtype(d.np): d for d in ALL}
 
 
 def from_numpy_dtype(np_dtype):
     """The tapegrad dtype holding `np_dtype`, widening other ints and floats."""
     np_dtype = np.dtype(np_dtype)
-    found = _BY_NP.get(np_dtype)
+    found = BY_NP.get(np_dtype)
     if found is not None:
         return found
     if np_dtype.kind in "iu":
@@ -64,10 +64,18 @@ def promote_types(a, b):
     return a if a._rank >= b._rank else b
 
 
+_PYTHON = (bool, int, float)
+
+
 def result_type(*operands):
     """PyTorch's rule: tensors with dims outrank 0-d tensors, which outrank
     Python scalars, unless the lower tier has a higher category (bool < int
     < float); a Python float then takes the default dtype."""
+    first = operands[0]
+    if type(first) not in _PYTHON and all(type(x) in _PYTHON for x in operands[1:]):
+        d = first.dtype          # a float tensor and Python numbers: the common case, first
+        if d.is_floating_point:
+            return d
     tiers = [None, None, None]
     for x in operands:
         if isinstance(x, bool):

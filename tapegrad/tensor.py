@@ -86,7 +86,7 @@ class Tensor:
     # -- what it is -------------------------------------------------------
     @property
     def dtype(self):
-        return dtypes.from_numpy_dtype(self._data.dtype)
+        return dtypes.BY_NP.get(self._data.dtype) or dtypes.from_numpy_dtype(self._data.dtype)
 
     @property
     def shape(self):
