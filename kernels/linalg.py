@@ -1,10 +1,36 @@
 """Matrix products on BLAS: Numba's np.dot calls it for contiguous 2-D float
 blocks (it needs SciPy). Batched and broadcast cases loop over 2-D blocks.
-Eager forward, replay and the backward sweep use these same kernels."""
+Eager forward, replay and the backward sweep use these same kernels.
+
+linear's VJP accumulates its products straight into the gradients (gemm
+with beta = 1, through the BLAS wrapper Numba's np.dot calls): np.dot would
+allocate each product first (fresh pages for a large weight, every step)
+and then take a second pass to add it."""
 import numpy as np
+from numba.extending import overload
+from numba.np.linalg import _BLAS, ensure_blas, get_blas_kind
 
 from .jit import jit
 from .memory import NDIM, bindex_lead
+
+
+def gemm_add(trans_a, trans_b, m, n, k, A, lda, B, ldb, C, ldc):
+    """C += op(A) @ op(B) in BLAS's column-major terms (op: transpose where
+    trans_* is "t"); a row-major matrix is its transpose there."""
+    raise NotImplementedError("compiled code only")
+
+
+@overload(gemm_add)
+def _gemm_add(trans_a, trans_b, m, n, k, A, lda, B, ldb, C, ldc):
+    ensure_blas()
+    xxgemm = _BLAS().numba_xxgemm(C.dtype)
+    kind = ord(get_blas_kind(C.dtype, "gemm_add"))
+
+    def impl(trans_a, trans_b, m, n, k, A, lda, B, ldb, C, ldc):
+        one = np.ones(1, C.dtype)
+        xxgemm(kind, ord(trans_a), ord(trans_b), m, n, k, one.ctypes, A.ctypes, lda, B.ctypes, ldb,
+               one.ctypes, C.ctypes, ldc)
+    return impl
 
 
 @jit(inline="always")
@@ -93,10 +119,10 @@ def linear_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
     if rows == 0 or n_in == 0:
         return
     g = G.reshape((rows, n_out))
-    if GA.size:
-        GA.reshape((rows, n_in))[:] += np.dot(g, B.reshape((n_out, n_in)))
-    if GB.size:
-        GB.reshape((n_out, n_in))[:] += np.dot(g.T, A.reshape((rows, n_in)))
+    if GA.size:           # GA (rows, in) += g (rows, out) @ B (out, in)
+        gemm_add("n", "n", n_in, rows, n_out, B, n_in, G, n_out, GA, n_in)
+    if GB.size:           # GB (out, in) += g.T @ A (rows, in)
+        gemm_add("n", "t", n_in, n_out, rows, A, n_in, G, n_out, GB, n_in)
     if GC.size:
         for r in range(rows):
             for j in range(n_out):
