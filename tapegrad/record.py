@@ -56,7 +56,8 @@ def apply(code, inputs, k0=0.0, k1=0.0, ki=0, dt=None):
             data = eager.forward(code, dt.code, arrays, k0, k1, ki, shape_of)
     if type(data) is not np.ndarray or data.dtype != dt.np:
         data = np.asarray(data, dt.np)
-    if not any(x._rg for x in inputs) or not is_grad_enabled():
+    if not (inputs[0]._rg or len(inputs) > 1 and any(x._rg for x in inputs[1:])) \
+            or not is_grad_enabled():
         if capture.RECORDING[0] and capture.active():   # a step recorded for replay keeps every op
             return _recorded(code, inputs, data, dt, float(k0), float(k1), ki, rg=False)
         return new(data)

@@ -143,8 +143,9 @@ class Tape:
             r = self.n_rec
         s = self.new_slot(out, r, flags)
         _REC.pack_into(self.rec_i, r * _REC.size, code, a, b, c, s, state, *versions)
-        _CONST.pack_into(self.rec_f, r * _CONST.size, k0, k1)
-        _KI.pack_into(self.rec_k, r * _KI.size, ki)
+        if k0 or k1 or ki:         # rows past n_rec are zero (see reclaim)
+            _CONST.pack_into(self.rec_f, r * _CONST.size, k0, k1)
+            _KI.pack_into(self.rec_k, r * _KI.size, ki)
         self.n_rec = r + 1
         return s
 
@@ -176,18 +177,21 @@ class Tape:
         self.rec_f[:n] = self.rec_f[keep]
         self.rec_k[:n] = self.rec_k[keep]
         self.rec_i[n:self.n_rec] = -1
+        self.rec_f[n:self.n_rec] = 0
+        self.rec_k[n:self.n_rec] = 0
         self.n_rec = n
         produced = self.slot_i[:self.n_slots, L.REC]
         self.slot_i[:self.n_slots, L.REC] = np.where(produced >= 0, new_index[produced], -1)
-        dead = np.flatnonzero(~live_slot)
-        for s in dead.tolist():
-            array = self.arrays[s]
-            if array is not None:
-                self.held_bytes -= array.nbytes
-                self.arrays[s] = None
-                for table in (self.owners, self.counters, self.hooks, self.stacks):
+        arrays = self.arrays
+        dead = [s for s in np.flatnonzero(~live_slot).tolist() if arrays[s] is not None]
+        self.held_bytes -= sum([arrays[s].nbytes for s in dead])
+        for s in dead:
+            arrays[s] = None
+        for table in (self.owners, self.counters, self.hooks, self.stacks):
+            if table:
+                for s in dead:
                     table.pop(s, None)
-                self.free.append(s)
+        self.free += dead
         alive = set(self.rec_k[:n][self.rec_i[:n, L.OP] == FUNCTION].tolist())
         for key in [k for k in self.functions if k not in alive]:
             del self.functions[key]
