@@ -5,8 +5,6 @@ Every check runs before the tape is touched, so an error leaves the tape
 and every tensor as they were.
 """
 import re
-import sys
-import weakref
 
 import numpy as np
 
@@ -229,28 +227,9 @@ def _accumulate(t, g):
     from ..record import wrap
     g = g.reshape(t._data.shape)
     if t._grad is None:
-        t._grad = wrap(_fresh_grad(t, g))
+        t._grad = wrap(g.astype(t._data.dtype, copy=True))
     else:
         t._grad._data += g
-
-
-_SPARE = {}     # id(tensor) -> (weakref to it, the last .grad array made for it)
-
-
-def _fresh_grad(t, g):
-    """A copy of g for a new t.grad. zero_grad() sets .grad to None every
-    step; the array it dropped is reused when nothing else holds it (three
-    references: _SPARE's entry, `spare` and getrefcount's argument), since a
-    new one of a large weight's size costs fresh pages each step."""
-    ref, spare = _SPARE.get(id(t), (None, None))
-    if ref is not None and ref() is t and sys.getrefcount(spare) == 3 \
-            and spare.shape == g.shape and spare.dtype == t._data.dtype:
-        np.copyto(spare, g)
-        return spare
-    key = id(t)
-    fresh = g.astype(t._data.dtype, copy=True)
-    _SPARE[key] = (weakref.ref(t, lambda _: _SPARE.pop(key, None)), fresh)
-    return fresh
 
 
 def _check(tensors, grad_tensors):
