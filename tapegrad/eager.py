@@ -21,9 +21,11 @@ exp(1000)) goes to the kernel.
 """
 import ast
 import math
+import re
 
 import numpy as np
 
+from . import buffers
 from .forward import KEEPDIM, _row, axes
 from .kernels import layout as L
 from .kernels import registry
@@ -84,7 +86,7 @@ def forward(code, dt, arrays, k0, k1, ki, shape_of):
     that dtype, index inputs int64) into a new array of shape
     shape_of(arrays, ki)."""
     shape = shape_of(arrays, ki)
-    out = np.empty(shape, arrays[0].dtype)
+    out = buffers.empty(shape, arrays[0].dtype)
     entry = _ENTRY[dt][code] or _compile(code, dt)
     a = arrays[0]
     ra = _shape_row(a.shape)
@@ -130,6 +132,33 @@ def numpy_math(code, largest):
     return VECTOR_MATH[code] and largest >= NUMPY_FROM
 
 
+def _ufunc(code):
+    """The NumPy ufunc of a vector math op whose compiled forward is one
+    function of a (sin(a), exp(a), ...), else None."""
+    m = VECTOR_MATH[code] and re.fullmatch(r"(\w+)\(a\)", OPS[code].fwd)
+    f = m and getattr(np, m.group(1), None)
+    return f if isinstance(f, np.ufunc) else None
+
+
+UFUNC = [_ufunc(code) for code in range(len(OPS))]
+
+
+def numpy_forward(code, arrays, k0, k1, ki, out=None):
+    """Op `code`'s NumPy forward, written into `out` (or a new array from
+    the pool) where it is one ufunc: the op table's forward otherwise."""
+    f = UFUNC[code]
+    if f is None:
+        data = OPS[code].forward(*arrays, k0, k1, ki)
+        if out is None:
+            return data
+        np.copyto(out, data)
+        return out
+    if out is None:
+        out = buffers.empty(arrays[0].shape, arrays[0].dtype)
+    with np.errstate(all="ignore"):          # inf and NaN come silently, as in torch
+        return f(arrays[0], out=out)
+
+
 def _numpy_vjp(op):
     """A unary op's derivative rule over whole arrays where it is arithmetic
     and NumPy's vector math only (sin, cos, erf), else None."""
@@ -143,7 +172,11 @@ def _numpy_vjp(op):
     return eval(f"lambda g, a, y, k0, k1: {op.vjp[0]}", dict(_NUMPY_RULES))
 
 
-_NUMPY_RULES = {"cos": np.cos, "sin": np.sin, "exp": np.exp}
+def _pooled(f):
+    return lambda x: f(x, out=buffers.empty(x.shape, x.dtype))
+
+
+_NUMPY_RULES = {name: _pooled(getattr(np, name)) for name in ("cos", "sin", "exp")}
 NUMPY_VJP = [_numpy_vjp(op) for op in OPS]
 
 

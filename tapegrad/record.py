@@ -46,9 +46,10 @@ def apply(code, inputs, k0=0.0, k1=0.0, ki=0, dt=None):
     dt = dt or inputs[0].dtype
     arrays = [x._data for x in inputs]
     shape_of = eager.SHAPE_OF[code] if dt.is_floating_point else None
-    if shape_of is None or eager.VECTOR_MATH[code] and eager.numpy_math(
-            code, max(a.size for a in arrays)):
+    if shape_of is None:
         data = OPS[code].forward(*arrays, k0, k1, ki)
+    elif eager.VECTOR_MATH[code] and eager.numpy_math(code, max(a.size for a in arrays)):
+        data = eager.numpy_forward(code, arrays, k0, k1, ki)
     else:       # (callers cast float inputs to dt; index inputs are int64)
         k0, k1 = float(k0), float(k1)
         data = eager.scalar(code, arrays, k0, k1) if eager.PYTHON[code] else None

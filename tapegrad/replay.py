@@ -239,7 +239,7 @@ class Program:
         code, a, b, c, o = tape.rec_i[r, :5].tolist()
         inputs = [tape.arrays[s] for s in (a, b, c) if s >= 0]
         k0, k1 = tape.rec_f[r].tolist()
-        np.copyto(tape.arrays[o], OPS[code].forward(*inputs, k0, k1, int(tape.rec_k[r])))
+        eager.numpy_forward(code, inputs, k0, k1, int(tape.rec_k[r]), out=tape.arrays[o])
 
     def _refresh_leaves(self):
         """Point each leaf slot at its tensor's data now (a parameter given

@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 
-from .. import capture, eager
+from .. import buffers, capture, eager
 from ..kernels import layout as L
 from ..kernels import registry
 from ..kernels.replay import backward as replay_run
@@ -227,7 +227,7 @@ def _accumulate(t, g):
     from ..record import wrap
     g = g.reshape(t._data.shape)
     if t._grad is None:
-        t._grad = wrap(g.astype(t._data.dtype, copy=True))
+        t._grad = wrap(buffers.copy(g, t._data.dtype))
     else:
         t._grad._data += g
 
