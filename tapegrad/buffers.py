@@ -1,10 +1,10 @@
 """Large arrays whose memory stays mapped between training steps.
 
 A training loop makes the same large arrays every step. Freed, an array of
-tens of MiB goes back to the system (malloc unmaps it), and the next step's
-array is fresh memory: the kernel zeroes its pages on first touch and, in a
-virtual machine, the host maps them again. At 1e7 elements that costs more
-than the arithmetic (torch pays it every step). So arrays from FROM bytes
+some MiB may go back to the system (malloc unmaps or trims it), and the
+next step's array is fresh memory: the kernel zeroes its pages on first
+touch and, in a virtual machine, the host maps them again. At 1e7 elements
+that costs more than the arithmetic (torch pays it every step). So arrays from FROM bytes
 on come from buffers the pool keeps: a buffer is free again when nothing
 refers to it (every array made from it is a view that holds it, so its
 reference count says so). A buffer no step has taken for KEEP takes is let
@@ -16,7 +16,7 @@ import threading
 
 import numpy as np
 
-FROM = 16 << 20        # bytes; malloc keeps and reuses smaller blocks itself
+FROM = 1 << 20         # bytes; malloc keeps and reuses smaller blocks well itself
 KEEP = 64              # takes of the pool a buffer may sit unused
 
 _buffers = {}          # nbytes -> [[buffer, the take that last had it], ...]
