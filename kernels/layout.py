@@ -24,6 +24,7 @@ DTYPE_MASK = 3             # FLAGS bits 0-1: dtype code (float32 0, float64 1)
 RG = 4                     # requires grad
 WANTS = 8                  # Python collects its gradient (leaf or retain_grad)
 HOOK = 16                  # Python hooks run on its gradient before it is used
+FREE_SLOT = 32             # on the tape's free list (tapegrad/tape.py)
 
 SAVES_A, SAVES_B, SAVES_C, SAVES_Y, SAVES_K = 1, 2, 4, 8, 16
 

@@ -183,7 +183,11 @@ class Tape:
         produced = self.slot_i[:self.n_slots, L.REC]
         self.slot_i[:self.n_slots, L.REC] = np.where(produced >= 0, new_index[produced], -1)
         arrays = self.arrays
-        dead = [s for s in np.flatnonzero(~live_slot).tolist() if arrays[s] is not None]
+        flags = self.slot_i[:self.n_slots, L.FLAGS]
+        # (not the free ones again: after a large graph they are most slots)
+        dead = np.flatnonzero(~live_slot[:self.n_slots] & (flags & L.FREE_SLOT == 0))
+        flags[dead] |= L.FREE_SLOT            # new_slot writes the flags anew
+        dead = dead.tolist()
         self.held_bytes -= sum([arrays[s].nbytes for s in dead])
         for s in dead:
             arrays[s] = None
