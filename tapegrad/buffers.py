@@ -7,20 +7,21 @@ touch and, in a virtual machine, the host maps them again. At 1e7 elements
 that costs more than the arithmetic (torch pays it every step). So arrays from FROM bytes
 on come from buffers the pool keeps: a buffer is free again when nothing
 refers to it (every array made from it is a view that holds it, so its
-reference count says so). A buffer no step has taken for KEEP takes is let
-go, so memory follows the working set.
+reference count says so). A free buffer nothing has taken for KEEP seconds
+is let go, at the next take or the tape's next reclaiming pass, so memory
+follows the working set, and a program done with large arrays gets it back.
 """
 import math
 import sys
 import threading
+import time
 
 import numpy as np
 
 FROM = 1 << 20         # bytes; malloc keeps and reuses smaller blocks well itself
-KEEP = 64              # takes of the pool a buffer may sit unused
+KEEP = 10.0            # seconds a free buffer may sit unused
 
-_buffers = {}          # nbytes -> [[buffer, the take that last had it], ...]
-_takes = [0]
+_buffers = {}          # nbytes -> [[buffer, when it was last taken], ...]
 _lock = threading.Lock()
 
 
@@ -31,15 +32,15 @@ def empty(shape, dtype):
     if nbytes < FROM:
         return np.empty(shape, dtype)
     with _lock:
-        _takes[0] += 1
+        now = time.monotonic()
         entries = _buffers.setdefault(nbytes, [])
         # 2 references when free: its entry's and getrefcount's argument
         entry = next((e for e in entries if sys.getrefcount(e[0]) == 2), None)
         if entry is None:
-            entry = [np.empty(nbytes, np.uint8), 0]
+            entry = [np.empty(nbytes, np.uint8), now]
             entries.append(entry)
-        entry[1] = _takes[0]
-        _let_go()
+        entry[1] = now
+        _let_go(now)
         return entry[0].view(dtype).reshape(shape)
 
 
@@ -50,9 +51,16 @@ def copy(a, dtype):
     return out
 
 
-def _let_go():
+def let_go():
+    """Let go of the buffers free for more than KEEP seconds (the tape calls
+    it when it reclaims)."""
+    with _lock:
+        _let_go(time.monotonic())
+
+
+def _let_go(now):
     for nbytes, entries in list(_buffers.items()):
-        entries[:] = [e for e in entries if _takes[0] - e[1] <= KEEP or sys.getrefcount(e[0]) > 2]
+        entries[:] = [e for e in entries if now - e[1] <= KEEP or sys.getrefcount(e[0]) > 2]
         if not entries:
             del _buffers[nbytes]
 

@@ -24,6 +24,7 @@ import threading
 
 import numpy as np
 
+from . import buffers
 from .kernels import layout as L
 from .kernels.lifetime import reachable
 from .kernels.memory import address
@@ -167,6 +168,7 @@ class Tape:
         return self.n_rec <= 3 * before // 4
 
     def reclaim(self):
+        buffers.let_go()
         live_rec, live_slot = reachable(self.n_rec, self.n_slots, self.rec_i, self.slot_i,
                                         self.shapes, self.refs, SAVES, FUNCTION)
         keep = np.flatnonzero(live_rec)

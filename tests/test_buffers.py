@@ -1,12 +1,14 @@
 """The pool of large arrays (tapegrad/buffers.py): a buffer is handed out
 again only when nothing refers to any array made from it."""
 import threading
+import time
 
 import numpy as np
 import pytest
 
 import tapegrad as torch
 from tapegrad import buffers
+from tapegrad.tape import current
 
 
 @pytest.fixture
@@ -50,13 +52,18 @@ def test_anything_made_from_a_buffer_keeps_it(small_pool, hold):
     assert kept.tolist() == want
 
 
-def test_idle_buffers_are_let_go(small_pool):
-    a = buffers.empty((1024,), np.float32)
+def test_idle_buffers_are_let_go(small_pool, monkeypatch):
+    """At a take or at the tape's reclaiming pass, once idle for KEEP seconds."""
+    monkeypatch.setattr(buffers, "KEEP", 0.05)
+    a, kept = buffers.empty((1024,), np.float32), buffers.empty((512,), np.float32)
     del a
-    for _ in range(buffers.KEEP + 2):
-        b = buffers.empty((2048,), np.float32)
-        del b
-    assert buffers.held() == 8192              # the 4 KiB one went, the 8 KiB one stays
+    time.sleep(0.1)
+    b = buffers.empty((2048,), np.float32)
+    assert buffers.held() == 2048 + 8192       # the free 4 KiB one went, the held one stays
+    del b
+    time.sleep(0.1)
+    current().reclaim()
+    assert buffers.held() == 2048 and kept.size == 512
 
 
 def test_two_threads_never_share_a_buffer(small_pool):
