@@ -4,12 +4,13 @@ A training loop makes the same large arrays every step. Freed, an array of
 some MiB may go back to the system (malloc unmaps or trims it), and the
 next step's array is fresh memory: the kernel zeroes its pages on first
 touch and, in a virtual machine, the host maps them again. At 1e7 elements
-that costs more than the arithmetic (torch pays it every step). So arrays from FROM bytes
-on come from buffers the pool keeps: a buffer is free again when nothing
-refers to it (every array made from it is a view that holds it, so its
-reference count says so). A free buffer nothing has taken for KEEP seconds
-is let go, at the next take or the tape's next reclaiming pass, so memory
-follows the working set, and a program done with large arrays gets it back.
+that costs more than the arithmetic (torch pays it every step). So arrays
+from FROM bytes on come from buffers the pool keeps: a buffer is free
+again when nothing refers to it (every array made from it is a view that
+holds it, so its reference count says so). A free buffer nothing has
+taken for KEEP seconds is let go, at the next take or the tape's next
+reclaiming pass, so memory follows the working set, and a program done
+with large arrays gets it back.
 """
 import math
 import sys

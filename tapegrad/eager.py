@@ -166,7 +166,8 @@ def _numpy_vjp(op):
         return None
     tree = ast.parse(op.vjp[0])
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    if not names & _NUMPY_RULES.keys() or names - _NUMPY_RULES.keys() - {"g", "a", "y", "k0", "k1"} \
+    operands = {"g", "a", "y", "k0", "k1"}
+    if not names & _NUMPY_RULES.keys() or names - _NUMPY_RULES.keys() - operands \
             or any(isinstance(n, (ast.IfExp, ast.Compare)) for n in ast.walk(tree)):
         return None
     return eval(f"lambda g, a, y, k0, k1: {op.vjp[0]}", dict(_NUMPY_RULES))
