@@ -20,6 +20,7 @@ math functions are the C library's as the kernels' are, gives the same bits
 exp(1000)) goes to the kernel.
 """
 import ast
+import functools
 import math
 import re
 
@@ -153,10 +154,15 @@ def numpy_forward(code, arrays, k0, k1, ki, out=None):
             return data
         np.copyto(out, data)
         return out
+    return _into(f, arrays[0], out)
+
+
+def _into(f, a, out=None):
+    """ufunc f of a into out, or into a new array from the pool."""
     if out is None:
-        out = buffers.empty(arrays[0].shape, arrays[0].dtype)
+        out = buffers.empty(a.shape, a.dtype)
     with np.errstate(all="ignore"):          # inf and NaN come silently, as in torch
-        return f(arrays[0], out=out)
+        return f(a, out=out)
 
 
 def _numpy_vjp(op):
@@ -173,11 +179,7 @@ def _numpy_vjp(op):
     return eval(f"lambda g, a, y, k0, k1: {op.vjp[0]}", dict(_NUMPY_RULES))
 
 
-def _pooled(f):
-    return lambda x: f(x, out=buffers.empty(x.shape, x.dtype))
-
-
-_NUMPY_RULES = {name: _pooled(getattr(np, name)) for name in ("cos", "sin", "exp")}
+_NUMPY_RULES = {name: functools.partial(_into, getattr(np, name)) for name in ("cos", "sin", "exp")}
 NUMPY_VJP = [_numpy_vjp(op) for op in OPS]
 
 
