@@ -278,9 +278,9 @@ def pytest_terminal_summary(terminalreporter, config):
                 tp = m["tape"]
                 tr.write_line(f"          tape after forward: {tp['n_rec']} records, {tp['n_slots']}"
                               f" live slots; bytes per record: tables {tp['tables_used']:.0f} "
-                              f"(allocated {tp['tables_allocated']:.0f}), tensor data "
+                              f"(reserved {tp['tables_reserved']:.0f}), tensor data "
                               f"{tp['tensor_data']:.0f}, Python objects {tp['python_objects']:.0f}"
-                              f"; total {tp['total']:.0f} (allocated {tp['total_allocated']:.0f})")
+                              f"; total {tp['total']:.0f} (reserved {tp['total_reserved']:.0f})")
     tr.write_sep("-", "targets (tapegrad; ratios of medians)")
     for what, value, limit, unit, verdict in _targets(groups, memory):
         tr.write_line(f"{what:<50}{_value(value, unit):>12}  {limit:<10}{verdict}")

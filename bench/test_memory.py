@@ -12,15 +12,17 @@ For tapegrad the child also reads the tape's own tables after the forward
 pass (tapegrad.tape.current()) and splits the bytes per record into:
 
   tables          rec_i + rec_f + rec_k per record and slot_i + refs + goff
-                  per live slot, as used (rows filled) and as allocated
-                  (the tables grow by doubling)
-  tensor data     the bytes of the arrays the tape holds (tape.arrays)
+                  per live slot, as used (rows filled) and as reserved
+                  (address space: the tables are mappings whose rows count
+                  in RSS once written, see tapegrad/tape.py)
+  tensor data     the bytes of the arrays the tape holds (tape.arrays; a
+                  settled 0-d value lives in its slot row, in the tables)
   Python objects  those arrays' ndarray headers (sys.getsizeof less
                   their own data) and the pointers of the list holding them
 
 The process's RSS also counts malloc's rounding (a 4-byte 0-d array's data
-takes a 32-byte chunk), the copies the tables make while doubling, and the
-gradient arena of the backward pass.
+takes a 32-byte chunk), the 0-d arrays not settled yet, and the gradient
+arena of the backward pass.
 
 The timing pytest-benchmark shows for this group is the child's wall time
 (one round); the memory figures are in the summary and in extra_info.
@@ -64,7 +66,7 @@ def tape_bytes():
         + tape.rec_k.itemsize
     slot_row = tape.slot_i.itemsize * tape.slot_i.shape[1] + tape.refs.itemsize + tape.goff.itemsize
     used = n_rec * rec_row + live * slot_row
-    allocated = sum(t.nbytes for t in (tape.rec_i, tape.rec_f, tape.rec_k, tape.slot_i, tape.refs,
+    reserved = sum(t.nbytes for t in (tape.rec_i, tape.rec_f, tape.rec_k, tape.slot_i, tape.refs,
                                        tape.goff, tape.shapes))
     data = objects = 0
     for a in tape.arrays:
@@ -76,9 +78,9 @@ def tape_bytes():
                                    tape.stacks))
     per = lambda x: x / max(n_rec, 1)
     return dict(n_rec=n_rec, n_slots=live, rec_row_bytes=rec_row, slot_row_bytes=slot_row,
-                tables_used=per(used), tables_allocated=per(allocated), tensor_data=per(data),
+                tables_used=per(used), tables_reserved=per(reserved), tensor_data=per(data),
                 python_objects=per(objects), total=per(used + data + objects),
-                total_allocated=per(allocated + data + objects))
+                total_reserved=per(reserved + data + objects))
 
 leaves, y = graph(1000)
 y.backward()

@@ -25,6 +25,7 @@ RG = 4                     # requires grad
 WANTS = 8                  # Python collects its gradient (leaf or retain_grad)
 HOOK = 16                  # Python hooks run on its gradient before it is used
 FREE_SLOT = 32             # on the tape's free list (tapegrad/tape.py)
+IN_ROW = 64                # a 0-d value kept in its own row's VC_SEEN word (tapegrad/tape.py)
 
 SAVES_A, SAVES_B, SAVES_C, SAVES_Y, SAVES_K = 1, 2, 4, 8, 16
 

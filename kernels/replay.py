@@ -20,7 +20,7 @@ TO_COPY = CODE["to_copy"]
 
 # Rewritten by generate.py: a changed digest invalidates this file's cache
 # when code it inlines from other kernel files changes.
-KERNELS_DIGEST = "f55ca350e2804060"
+KERNELS_DIGEST = "3c53de27a39e7d27"
 
 
 @jit

@@ -237,7 +237,7 @@ class Program:
         """Record r through its op's NumPy forward, as eager ran it."""
         tape = self.tape
         code, a, b, c, o = tape.rec_i[r, :5].tolist()
-        inputs = [tape.arrays[s] for s in (a, b, c) if s >= 0]
+        inputs = [tape.value(s) for s in (a, b, c) if s >= 0]
         k0, k1 = tape.rec_f[r].tolist()
         eager.numpy_forward(code, inputs, k0, k1, int(tape.rec_k[r]), out=tape.arrays[o])
 

@@ -18,13 +18,23 @@ released. A record freed by backward (no retain_graph) whose rule reads
 saved values no longer keeps its inputs alive, as PyTorch frees its saved
 tensors. So a training loop of any length runs in flat memory, also when a
 forward pass is never differentiated.
+
+Settling: a 0-d value that no Python object can reach any more (its tensor
+is gone and nothing views its data) moves into its own slot row, into the
+VC_SEEN word (unused: such a slot has no version counter); ADDR points
+there and the ndarray, about 135 bytes, is dropped. `settle` looks at the
+outputs of every SETTLE_EVERY new records, reclaim at all live ones; a
+long graph of scalar ops so holds a value in its row's 8 bytes. Read a
+slot's value with `value(s)`, not `arrays[s]`, which is None for these.
 """
+import mmap
 import struct
+import sys
 import threading
 
 import numpy as np
 
-from . import buffers
+from . import buffers, dtypes
 from .kernels import layout as L
 from .kernels.lifetime import reachable
 from .kernels.memory import address
@@ -37,19 +47,26 @@ _SLOT = struct.Struct(f"{L.SLOT_COLS}q")
 _BITS = dict(a=L.SAVES_A, b=L.SAVES_B, c=L.SAVES_C, y=L.SAVES_Y, k=L.SAVES_K)
 SAVES = np.array([sum(_BITS[v] for v in op.saves) for op in OPS], np.int64)
 FUNCTION = CODE["function"]
+SETTLE_EVERY = 1024
+# Rows the record and slot tables start with: address space only until
+# written (see _table), so a graph this long never copies its tables
+# while it grows, and the copy never doubles its peak memory.
+RESERVE = 1 << 20
+_IN_ROW_AT = 8 * L.VC_SEEN          # byte offset of a settled value in its row
 
 
 class Tape:
-    def __init__(self, capacity=1024):
+    def __init__(self, capacity=RESERVE):
         self.n_rec = 0
-        self.rec_i = np.full((capacity, L.REC_COLS), -1, np.int32)
-        self.rec_f = np.zeros((capacity, 2))
-        self.rec_k = np.zeros(capacity, np.int64)
+        self.rec_i = _table((capacity, L.REC_COLS), np.int32)
+        self.rec_f = _table((capacity, 2), np.float64)
+        self.rec_k = _table((capacity,), np.int64)
         self.n_slots = 0
-        self.slot_i = np.zeros((capacity, L.SLOT_COLS), np.int64)
-        self.refs = np.zeros(capacity, np.int32)
-        self.goff = np.full(capacity, -1, np.int64)   # the sweep's scratch
-        self.arrays = []                               # slot -> its data
+        self.slot_i = _table((capacity, L.SLOT_COLS), np.int64)
+        self.refs = _table((capacity,), np.int32)
+        self.goff = _table((capacity,), np.int64)      # the sweep's scratch, -1 up to len(arrays)
+        self.arrays = []                               # slot -> its data (None: free or settled)
+        self._grow_slots()
         self.owners = {}         # slot -> weakref of the tensor collecting its .grad
         self.counters = {}       # slot -> version counter of its storage (when it has one)
         self.hooks = {}          # slot -> hooks of the non-leaf tensor it holds
@@ -65,6 +82,7 @@ class Tape:
         self.sweeping = 0                  # backward in progress: no reclaiming
         self.recorder = None               # a step recorded for replay (capture.py)
         self.plans = None                  # a replayed step's backward plans (autograd/engine.py)
+        self._settled = 0                  # records whose outputs settle() has looked at
 
     # -- shapes -----------------------------------------------------------
     def _shape_id(self, shape):
@@ -86,13 +104,12 @@ class Tape:
         """A slot for `array` (C-contiguous), held once by the caller."""
         if self.free:
             s = self.free.pop()
-            self.arrays[s] = array
         else:
             s = self.n_slots
-            if s == len(self.refs):
+            if s == len(self.arrays):
                 self._grow_slots()
-            self.arrays.append(array)
             self.n_slots = s + 1
+        self.arrays[s] = array
         _SLOT.pack_into(self.slot_i, s * _SLOT.size, address(array) if array.size else 0,
                         self._shape_id(array.shape), rec, flags, 0, 0)
         if counter is not None:
@@ -102,10 +119,65 @@ class Tape:
         return s
 
     def _grow_slots(self):
-        n = len(self.refs)
-        self.slot_i = np.concatenate([self.slot_i, np.zeros_like(self.slot_i)])
-        self.refs = np.concatenate([self.refs, np.zeros(n, np.int32)])
-        self.goff = np.concatenate([self.goff, np.full(n, -1, np.int64)])
+        """Room for more slots: the list of arrays grows by doubling (a
+        list grown by append leaves a trail of freed blocks behind), and
+        the slot tables only once that passes their rows."""
+        n = len(self.arrays)
+        if n == len(self.refs):
+            self.slot_i = _doubled(self.slot_i)
+            self.refs = _doubled(self.refs)
+            self.goff = _doubled(self.goff)
+            settled = np.flatnonzero(self.slot_i[:n, L.FLAGS] & L.IN_ROW)
+            self.slot_i[settled, L.ADDR] = self._in_row_address(settled)
+        more = min(max(n, 1024), len(self.refs) - n)
+        self.goff[n:n + more] = -1
+        self.arrays += [None] * more
+
+    # -- values -----------------------------------------------------------
+    def value(self, s):
+        """Slot s's value as an array (a copy of one settled in its row)."""
+        a = self.arrays[s]
+        flags = int(self.slot_i[s, L.FLAGS])
+        if a is None and flags & L.IN_ROW:
+            dt = dtypes.BY_CODE[flags & L.DTYPE_MASK].np
+            a = np.array(self.slot_i.view(dt)[s, _IN_ROW_AT // dt.itemsize])
+        return a
+
+    def _in_row_address(self, slots):
+        return address(self.slot_i) + slots * self.slot_i.strides[0] + _IN_ROW_AT
+
+    def settle(self, first=0):
+        """Settle the 0-d outputs of records `first` on that nothing in
+        Python reaches any more (see the module docstring)."""
+        for r in range(first, self.n_rec, SETTLE_EVERY):   # in steps: small temporaries
+            self._settle(self.rec_i[r:r + SETTLE_EVERY, L.OUT])
+        self._settled = self.n_rec
+
+    def _settle(self, outs):
+        rows = self.slot_i[outs]
+        loose = outs[(rows[:, L.SHAPE] == 0) & (rows[:, L.VC_ADDR] == 0) & (self.refs[outs] == 0)
+                     & (rows[:, L.FLAGS] & (L.IN_ROW | L.FREE_SLOT) == 0)].tolist()
+        arrays, getrefcount = self.arrays, sys.getrefcount
+        slots, values = [], []
+        for s in loose:
+            a = arrays[s]
+            if getrefcount(a) == 3 and a.base is None:    # held by the list, `a` and the call
+                slots.append(s)
+                values.append(a)
+                arrays[s] = None
+        if not slots:
+            return
+        slots = np.array(slots)
+        codes = self.slot_i[slots, L.FLAGS] & L.DTYPE_MASK
+        for code in np.unique(codes).tolist():
+            dt = dtypes.BY_CODE[code]
+            these = codes == code
+            words = self.slot_i.view(dt.np)[:, _IN_ROW_AT // dt.itemsize]
+            words[slots[these]] = values if these.all() else \
+                [a for a, x in zip(values, these.tolist()) if x]
+            self.held_bytes -= int(these.sum()) * dt.itemsize
+        self.slot_i[slots, L.ADDR] = self._in_row_address(slots)
+        self.slot_i[slots, L.FLAGS] |= L.IN_ROW
 
     def set_counter(self, s, counter):
         """From now on backward checks slot s's saved value against `counter`."""
@@ -142,6 +214,8 @@ class Tape:
             finally:
                 self.refs[inputs] -= 1
             r = self.n_rec
+        elif r >= self._settled + SETTLE_EVERY and not self.sweeping:
+            self.settle(self._settled)
         s = self.new_slot(out, r, flags)
         _REC.pack_into(self.rec_i, r * _REC.size, code, a, b, c, s, state, *versions)
         if k0 or k1 or ki:         # rows past n_rec are zero (see reclaim)
@@ -151,9 +225,9 @@ class Tape:
         return s
 
     def _grow_records(self):
-        self.rec_i = np.concatenate([self.rec_i, np.full_like(self.rec_i, -1)])
-        self.rec_f = np.concatenate([self.rec_f, np.zeros_like(self.rec_f)])
-        self.rec_k = np.concatenate([self.rec_k, np.zeros_like(self.rec_k)])
+        self.rec_i = _doubled(self.rec_i)
+        self.rec_f = _doubled(self.rec_f)
+        self.rec_k = _doubled(self.rec_k)
 
     # -- reclaiming -------------------------------------------------------
     def _maybe_reclaim(self, force=False):
@@ -167,30 +241,34 @@ class Tape:
         self._reclaim_at = (max(4096, 2 * self.n_rec), max(64 << 20, 2 * self.held_bytes))
         return self.n_rec <= 3 * before // 4
 
-    def reclaim(self):
-        buffers.let_go()
-        live_rec, live_slot = reachable(self.n_rec, self.n_slots, self.rec_i, self.slot_i,
-                                        self.shapes, self.refs, SAVES, FUNCTION)
-        keep = np.flatnonzero(live_rec)
+    def _compact(self, keep):
+        """Keep records `keep` (ascending), moved down in order."""
         n = len(keep)
         new_index = np.full(self.n_rec + 1, -1, np.int64)   # index -1 maps to -1
         new_index[keep] = np.arange(n)
         self.rec_i[:n] = self.rec_i[keep]
         self.rec_f[:n] = self.rec_f[keep]
         self.rec_k[:n] = self.rec_k[keep]
-        self.rec_i[n:self.n_rec] = -1
+        self.rec_i[n:self.n_rec] = 0
         self.rec_f[n:self.n_rec] = 0
         self.rec_k[n:self.n_rec] = 0
         self.n_rec = n
         produced = self.slot_i[:self.n_slots, L.REC]
         self.slot_i[:self.n_slots, L.REC] = np.where(produced >= 0, new_index[produced], -1)
+
+    def reclaim(self):
+        buffers.let_go()
+        live_rec, live_slot = reachable(self.n_rec, self.n_slots, self.rec_i, self.slot_i,
+                                        self.shapes, self.refs, SAVES, FUNCTION)
+        if not live_rec[:self.n_rec].all():    # (a growing graph keeps all: no copies)
+            self._compact(np.flatnonzero(live_rec))
         arrays = self.arrays
-        flags = self.slot_i[:self.n_slots, L.FLAGS]
+        dead = np.flatnonzero(~live_slot[:self.n_slots])
         # (not the free ones again: after a large graph they are most slots)
-        dead = np.flatnonzero(~live_slot[:self.n_slots] & (flags & L.FREE_SLOT == 0))
-        flags[dead] |= L.FREE_SLOT            # new_slot writes the flags anew
+        dead = dead[self.slot_i[dead, L.FLAGS] & L.FREE_SLOT == 0]
+        self.slot_i[dead, L.FLAGS] |= L.FREE_SLOT      # new_slot writes the flags anew
         dead = dead.tolist()
-        self.held_bytes -= sum([arrays[s].nbytes for s in dead])
+        self.held_bytes -= sum([arrays[s].nbytes for s in dead if arrays[s] is not None])
         for s in dead:
             arrays[s] = None
         for table in (self.owners, self.counters, self.hooks, self.stacks):
@@ -198,9 +276,29 @@ class Tape:
                 for s in dead:
                     table.pop(s, None)
         self.free += dead
-        alive = set(self.rec_k[:n][self.rec_i[:n, L.OP] == FUNCTION].tolist())
-        for key in [k for k in self.functions if k not in alive]:
-            del self.functions[key]
+        if self.functions:
+            n = self.n_rec
+            alive = set(self.rec_k[:n][self.rec_i[:n, L.OP] == FUNCTION].tolist())
+            for key in [k for k in self.functions if k not in alive]:
+                del self.functions[key]
+        self.settle()
+
+
+def _table(shape, dtype):
+    """A zeroed table in an anonymous mapping of its own: rows not yet
+    written are address space only (no RSS), and a dropped table goes back
+    to the system at once (malloc may keep a freed block's pages)."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    memory = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    return np.frombuffer(memory, dtype).reshape(shape)
+
+
+def _doubled(table):
+    """`table` with as many zero rows again."""
+    out = _table((2 * len(table),) + table.shape[1:], table.dtype)
+    out[:len(table)] = table
+    return out
 
 
 _local = threading.local()

@@ -164,11 +164,11 @@ def _saved(fn, fn_key):
     for which, col in (("a", L.A), ("b", L.B), ("c", L.C)):
         if which in op.saves:
             s = int(tape.rec_i[r, col])
-            array = tape.arrays[s]
+            array = tape.value(s)
             if array is not None:
                 out.append((names[which], ("slot", id(tape), s), array.shape, None))
     if "y" in op.saves:
-        array = tape.arrays[fn._slot]
+        array = tape.value(fn._slot)
         if array is not None:
             # PyTorch hands out a new tensor for a saved output on every
             # access, so torchviz draws it apart from the output's box.

@@ -11,6 +11,8 @@ import pytest
 
 import tapegrad as torch
 from tapegrad import nn
+from tapegrad import tape as tape_module
+from tapegrad.kernels import layout as L
 
 STEPS = 100
 
@@ -118,9 +120,13 @@ def test_digits_example_step_with_dropout_bitwise():
     assert step.replay_stats == dict(recordings=2, replays=STEPS - 2, fallbacks=0, unreplayable=0)
 
 
-def test_scalar_model_with_manual_sgd_bitwise():
+@pytest.mark.parametrize("settle_every", [tape_module.SETTLE_EVERY, 16])
+def test_scalar_model_with_manual_sgd_bitwise(monkeypatch, settle_every):
     """A scalar-heavy model (micrograd style: 0-d float64 parameters, a few
-    hundred ops) trained by hand: updates under no_grad and grad.zero_()."""
+    hundred ops) trained by hand: updates under no_grad and grad.zero_().
+    Settling every 16 records, most of the step's values live in their
+    slot rows (tapegrad/tape.py), where replay writes them anew."""
+    monkeypatch.setattr(tape_module, "SETTLE_EVERY", settle_every)
     def build():
         rng = np.random.default_rng(1)
         return [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in rng.normal(size=8)]
@@ -148,6 +154,9 @@ def test_scalar_model_with_manual_sgd_bitwise():
         assert normal(xs, ys).item() == fast(xs, ys).item()
     assert _same(a, b)
     assert fast.replay_stats["replays"] == STEPS - 1
+    if settle_every == 16:
+        (program,) = fast.programs.values()
+        assert (program.tape.slot_i[:program.tape.n_slots, L.FLAGS] & L.IN_ROW).sum() > 100
 
 
 def _guarded_step(m, branch_on):

@@ -1,12 +1,17 @@
 """The tape's design promises: one interpreter call per backward, aliasing
-kept across table growth, and records reclaimed when nothing reaches them."""
+kept across table growth, records reclaimed when nothing reaches them, and
+0-d values settled into their slot rows once nothing else reaches them."""
 import cProfile
 import pstats
 
 import numpy as np
+import pytest
 
 import tapegrad as torch
-from tapegrad.tape import current
+from tapegrad import tape as tape_module
+from tapegrad.kernels import layout as L
+from tapegrad.tape import SETTLE_EVERY, Tape, current
+from tapegrad.viz import to_dot
 
 
 def scalar_graph(n_ops):
@@ -103,3 +108,80 @@ def test_dropped_graph_releases_its_arrays():
     del x
     tape.reclaim()
     assert tape.held_bytes <= before
+
+
+@pytest.fixture
+def small_tape(monkeypatch):
+    """A fresh tape of 64 rows for this thread: every table grows under the test."""
+    tape = Tape(capacity=64)
+    monkeypatch.setattr(tape_module._local, "tape", tape, raising=False)
+    return tape
+
+
+def _settled(tape):
+    return np.flatnonzero(tape.slot_i[:tape.n_slots, L.FLAGS] & L.IN_ROW)
+
+
+def _chain(m, n_ops, dtype):
+    a = m.tensor(0.5, dtype=dtype, requires_grad=True)
+    b = m.tensor(-0.25, dtype=dtype, requires_grad=True)
+    y = a
+    for _ in range(n_ops // 4):
+        y = ((y * a + b).tanh()) ** 2
+    return a, b, y
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_settled_values_give_torchs_gradients_across_table_growth(small_tape, dtype):
+    torch_ = __import__("torch")
+    ta, tb, ty = _chain(torch_, 4 * SETTLE_EVERY, getattr(torch_, dtype))
+    a, b, y = _chain(torch, 4 * SETTLE_EVERY, getattr(torch, dtype))
+    settled = _settled(small_tape)
+    assert len(settled) > 2 * SETTLE_EVERY            # most values moved into their rows
+    assert all(small_tape.arrays[s] is None for s in settled)
+    assert sum(x is not None for x in small_tape.arrays) < SETTLE_EVERY + 16
+    assert len(small_tape.refs) > 4 * SETTLE_EVERY    # and the tables grew after settling
+    ty.backward(retain_graph=True)
+    y.backward(retain_graph=True)
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    assert np.isclose(a.grad.item(), ta.grad.item(), rtol=rtol)
+    assert np.isclose(b.grad.item(), tb.grad.item(), rtol=rtol)
+    ty.backward()                                     # the second backward reads them again
+    y.backward()
+    assert np.isclose(a.grad.item(), ta.grad.item(), rtol=rtol)
+
+
+def test_settling_waits_until_python_lets_go_of_a_value(small_tape):
+    a = torch.tensor(0.5, requires_grad=True)
+    v = a * 3.0
+    z = v * a                        # mul saves v's value for backward
+    view = v.data.numpy()            # reaches v's data after v is gone
+    s = v._slot
+    del v
+    small_tape.settle()
+    assert not small_tape.slot_i[s, L.FLAGS] & L.IN_ROW
+    assert small_tape.value(s) is view
+    del view
+    small_tape.settle()
+    assert small_tape.slot_i[s, L.FLAGS] & L.IN_ROW and small_tape.arrays[s] is None
+    assert small_tape.value(s).shape == () and small_tape.value(s).item() == 1.5
+    z.backward()                     # z = 3a^2
+    assert a.grad.item() == 3.0
+
+
+def test_hook_and_picture_of_a_settled_tensor(small_tape):
+    def graph():
+        a = torch.tensor(0.5, requires_grad=True)
+        v = a * 3.0
+        seen = []
+        v.register_hook(lambda g: seen.append((g.shape, g.item())))
+        return a, v, v * v, seen
+    twin = graph()                   # its v stays alive
+    a, v, z, seen = graph()
+    del v
+    small_tape.settle()
+    assert len(_settled(small_tape)) == 1
+    assert to_dot(z, show_saved=True) == to_dot(twin[2], show_saved=True)
+    z.backward()                     # dz/dv = 2v = 3; dz/da = 18a = 9
+    assert seen == [(torch.Size([]), 3.0)]
+    assert a.grad.item() == 9.0

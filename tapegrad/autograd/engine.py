@@ -55,7 +55,7 @@ class _Sweep:
         the same graph, through kernels/replay.py's sweep."""
         self.tape = tape
         nested = tape.sweeping > 0     # a backward inside a hook keeps its own scratch
-        self.goff = np.full(len(tape.goff), -1, np.int64) if nested else tape.goff
+        self.goff = np.full(len(tape.arrays), -1, np.int64) if nested else tape.goff
         plans = None if nested else tape.plans
         self.sweep = run if plans is None else replay_run
         key = tuple(t._slot for t in roots)
@@ -115,8 +115,8 @@ class _Sweep:
         producer = int(tape.slot_i[current[-1] if current else s, L.REC])
         what = ("" if producer < 0 else ", which is output 0 of "
                 + re.sub(r"Backward\d*$", "", OPS[tape.rec_i[producer, L.OP]].grad_fn) + ",")
-        shape = list(tape.arrays[s].shape)
-        kind = _LEGACY[tape.arrays[s].dtype.name]
+        shape = list(tape.value(s).shape)
+        kind = _LEGACY[tape.value(s).dtype.name]
         return (f"one of the variables needed for gradient computation has been modified by an "
                 f"inplace operation: [tapegrad.{kind} {shape}]{what} is at version {now}; "
                 f"expected version {seen} instead. Hint: enable anomaly detection to find the "
@@ -129,7 +129,7 @@ class _Sweep:
         if off < 0:
             return None
         dt = int(self.tape.slot_i[s, L.FLAGS]) & L.DTYPE_MASK
-        return self.arenas[dt][off:off + self.tape.arrays[s].size]
+        return self.arenas[dt][off:off + self.tape.value(s).size]
 
     def run(self, retain):
         """Alternate between the compiled sweep and Python. In anomaly mode
@@ -150,7 +150,7 @@ class _Sweep:
                     continue
                 o = int(tape.rec_i[stop, L.OUT])
                 if tape.slot_i[o, L.FLAGS] & L.HOOK and stop != hooks_done:
-                    self._run_hooks(tape.hooks.get(o), self.grad(o), tape.arrays[o].shape)
+                    self._run_hooks(tape.hooks.get(o), self.grad(o), tape.value(o).shape)
                     r, hooks_done = stop, stop
                     continue
                 if tape.rec_i[stop, L.OP] == FUNCTION:
@@ -173,7 +173,7 @@ class _Sweep:
         if ga is not None:
             rule = eager.NUMPY_VJP[tape.rec_i[r, L.OP]]
             with np.errstate(all="ignore"):
-                ga += rule(self.grad(o), tape.arrays[a].reshape(-1), tape.arrays[o].reshape(-1),
+                ga += rule(self.grad(o), tape.value(a).reshape(-1), tape.value(o).reshape(-1),
                            tape.rec_f[r, 0], tape.rec_f[r, 1])
         if not retain:
             tape.rec_i[r, L.STATE] |= L.FREED

@@ -119,7 +119,7 @@ def backward_of(sweep, r, retain):
     for q in range(first, last + 1):
         o = int(tape.rec_i[q, L.OUT])
         g = sweep.grad(o)
-        grads[int(tape.rec_f[q, 0])] = None if g is None else wrap(g.reshape(tape.arrays[o].shape).copy())
+        grads[int(tape.rec_f[q, 0])] = None if g is None else wrap(g.reshape(tape.value(o).shape).copy())
     for i, (g, like) in enumerate(zip(grads, ctx._outputs)):
         if g is None and ctx.materialize_grads:      # an output nothing used: zeros
             grads[i] = wrap(np.zeros_like(like)) if like is not None else None
@@ -134,7 +134,7 @@ def backward_of(sweep, r, retain):
         target = sweep.grad(s) if s >= 0 else None
         if g is None or target is None:
             continue
-        target += _sum_to(np.asarray(g._data), tape.arrays[s].shape, ctx._name, i).reshape(-1)
+        target += _sum_to(np.asarray(g._data), tape.value(s).shape, ctx._name, i).reshape(-1)
     if not retain:
         tape.rec_i[first:last + 1, L.STATE] |= L.FREED
         ctx._freed = True
