@@ -3,10 +3,11 @@
 A slot is one value on the tape: the address of its (C-contiguous) data, its
 shape id, the record that produced it (-1 for a leaf) and flag bits. A
 record is one differentiable op: op code, input slots, output slot,
-constants. Both live in NumPy tables that grow by doubling; the data itself
-stays in ordinary NumPy arrays (held in `arrays` by slot), so growing a
-table never moves a tensor's memory and `from_numpy` / `detach()` keep
-sharing it.
+constants. Both live in NumPy tables over anonymous mappings of RESERVE
+rows, which take memory only as rows are written (past RESERVE they
+double); the data itself stays in ordinary NumPy arrays (held in `arrays`
+by slot), so growing a table never moves a tensor's memory and
+`from_numpy` / `detach()` keep sharing it.
 
 Reclaiming (the rule, in one place): every Python object that names a slot
 (the tensor that owns it, a grad_fn view) holds one count in `refs`. When
