@@ -185,3 +185,45 @@ def test_hook_and_picture_of_a_settled_tensor(small_tape):
     z.backward()                     # dz/dv = 2v = 3; dz/da = 18a = 9
     assert seen == [(torch.Size([]), 3.0)]
     assert a.grad.item() == 9.0
+
+
+def test_a_new_grad_is_its_region_of_the_arena_and_later_backwards_leave_it_alone():
+    torch_ = __import__("torch")
+    rng = np.random.default_rng(0)
+    values = [rng.standard_normal(shape).astype(np.float32) for shape in ((300, 40), (40,), (8, 300))]
+
+    def loss(m, w, b, x):
+        return ((x @ w + b).tanh() ** 2).sum()
+    tw, tb = [torch_.tensor(v, requires_grad=True) for v in values[:2]]
+    loss(torch_, tw, tb, torch_.tensor(values[2])).backward()
+    want_w, want_b = tw.grad.numpy(), tb.grad.numpy()
+
+    tape = current()
+    w, b = [torch.tensor(v, requires_grad=True) for v in values[:2]]
+    x = torch.tensor(values[2])
+    loss(torch, w, b, x).backward()
+
+    def in_arena(t):                      # (no reference kept: one would pin the arena)
+        return np.shares_memory(t.grad.numpy(), tape.arenas[0])
+    assert in_arena(w) and in_arena(b)
+    assert np.allclose(w.grad.numpy(), want_w, rtol=1e-4, atol=1e-4)
+    b.grad.mul_(0.0)                      # regions of one arena, yet apart
+    assert np.allclose(w.grad.numpy(), want_w, rtol=1e-4, atol=1e-4)
+    first = w.grad
+    loss(torch, w, b, x).backward()       # the grads keep their arena; this one gets another
+    assert w.grad is first and not in_arena(w)
+    assert np.allclose(w.grad.numpy(), 2 * want_w, rtol=1e-4, atol=1e-4)
+    assert np.allclose(b.grad.numpy(), want_b, rtol=1e-4, atol=1e-4)
+    w.grad = b.grad = first = None        # as zero_grad(): the arena in use is free again
+    address = tape.arenas[0].ctypes.data
+    loss(torch, w, b, x).backward()
+    assert tape.arenas[0].ctypes.data == address and in_arena(w)
+    assert np.allclose(w.grad.numpy(), want_w, rtol=1e-4, atol=1e-4)
+
+
+def test_a_leaf_given_its_own_gradient_copies_it():
+    w = torch.ones(3, requires_grad=True)
+    g = torch.tensor([1.0, 2.0, 3.0])
+    w.backward(g)
+    g.mul_(10.0)
+    assert w.grad.tolist() == [1.0, 2.0, 3.0]

@@ -5,6 +5,7 @@ Every check runs before the tape is touched, so an error leaves the tape
 and every tensor as they were.
 """
 import re
+import sys
 
 import numpy as np
 
@@ -92,13 +93,17 @@ class _Sweep:
 
     def _arena(self, code, size, fresh):
         """The gradient arena of one dtype, zeroed for `size` elements. Kept
-        between calls: fresh pages cost more than zeroing reused ones."""
+        between calls: fresh pages cost more than zeroing reused ones. The
+        .grad of a tensor that had none is its region of the arena (see
+        backward), so an arena still in such a .grad is left to it."""
         tape = self.tape
         if fresh:
             return np.zeros(size, tape.arenas[code].dtype)
         arena = tape.arenas[code]
-        if len(arena) < size:
-            arena = tape.arenas[code] = np.zeros(max(size, 2 * len(arena)), arena.dtype)
+        in_grads = sys.getrefcount(arena) > 3      # the dict's, `arena`'s and the argument's
+        if len(arena) < size or in_grads:
+            grown = 2 * len(arena) if len(arena) < size else len(arena)
+            arena = tape.arenas[code] = np.zeros(max(size, grown), arena.dtype)
         else:
             arena[:size] = 0
         return arena[:size]
@@ -222,12 +227,14 @@ class _Sweep:
         g[...] = current._data.reshape(-1)
 
 
-def _accumulate(t, g):
-    """Adds gradient g into t.grad (a new tensor the first time)."""
+def _accumulate(t, g, owned=False):
+    """Adds gradient g into t.grad. A new .grad is g itself when it is
+    `owned` (no one else has it: a region of the arena, a hook's copy),
+    which saves copying every gradient once per step; else a copy."""
     from ..record import wrap
     g = g.reshape(t._data.shape)
     if t._grad is None:
-        t._grad = wrap(buffers.copy(g, t._data.dtype))
+        t._grad = wrap(g if owned else buffers.copy(g, t._data.dtype))
     else:
         t._grad._data += g
 
@@ -270,7 +277,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         owner = owner and owner()
         if owner is not None and (only is None or id(owner) in only):
             g = sweep.grad(w)
-            _accumulate(owner, _leaf_hooks(owner, g) if owner.is_leaf else g)
+            _accumulate(owner, _leaf_hooks(owner, g) if owner.is_leaf else g, owned=True)
 
 
 def _leaf_hooks(t, g):
