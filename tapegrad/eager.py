@@ -20,7 +20,6 @@ math functions are the C library's as the kernels' are, gives the same bits
 exp(1000)) goes to the kernel.
 """
 import ast
-import functools
 import math
 import re
 
@@ -173,13 +172,42 @@ def _numpy_vjp(op):
     tree = ast.parse(op.vjp[0])
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     operands = {"g", "a", "y", "k0", "k1"}
-    if not names & _NUMPY_RULES.keys() or names - _NUMPY_RULES.keys() - operands \
+    if not names & _NUMPY_RULES or names - _NUMPY_RULES - operands \
             or any(isinstance(n, (ast.IfExp, ast.Compare)) for n in ast.walk(tree)):
         return None
-    return eval(f"lambda g, a, y, k0, k1: {op.vjp[0]}", dict(_NUMPY_RULES))
+    rule = tree.body[0].value
+    return lambda g, a, y, k0, k1: _evaluate(rule, dict(g=g, a=a, y=y, k0=k0, k1=k1), [])
 
 
-_NUMPY_RULES = {name: functools.partial(_into, getattr(np, name)) for name in ("cos", "sin", "exp")}
+_NUMPY_RULES = {"cos", "sin", "exp"}
+_UFUNCS = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.true_divide,
+           ast.Pow: np.power, ast.USub: np.negative}
+
+
+def _evaluate(node, operands, temporaries):
+    """A rule's value over whole arrays, as NumPy evaluates the expression,
+    but each step into an array from the pool (a step's own operand where
+    it is one of these): a new temporary of 40 MB is fresh pages each call."""
+    if isinstance(node, ast.Name):
+        return operands[node.id]
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Call):
+        f, args = getattr(np, node.func.id), node.args
+    elif isinstance(node, ast.UnaryOp):
+        f, args = _UFUNCS[type(node.op)], [node.operand]
+    else:
+        f, args = _UFUNCS[type(node.op)], [node.left, node.right]
+    args = [_evaluate(x, operands, temporaries) for x in args]
+    out = next((x for x in args if any(x is t for t in temporaries)), None)
+    if out is None:
+        like = next(x for x in args if isinstance(x, np.ndarray))
+        out = buffers.empty(like.shape, like.dtype)
+        temporaries.append(out)
+    with np.errstate(all="ignore"):          # inf and NaN come silently, as in torch
+        return f(*args, out=out)
+
+
 NUMPY_VJP = [_numpy_vjp(op) for op in OPS]
 
 
