@@ -46,28 +46,32 @@ def _loads(expr, index):
 
 
 def _elementwise(op):
+    """The VJP kernel of an elementwise op. Bit i of `fresh` says input i's
+    gradient holds nothing yet (kernels/sweep.py): a same-size one is then
+    written instead of added to, a broadcast one zeroed first."""
     arity = op.arity
-    out = ['@jit(inline="always")', f"def vjp_{op.name}({SIG}):"]
-    for x, expr in zip(INPUTS[:arity], op.vjp):
-        gx = "G" + x.upper()
+    out = ['@jit(inline="always")', f"def vjp_{op.name}({SIG}, fresh):"]
+    for bit, (x, expr) in enumerate(zip(INPUTS[:arity], op.vjp)):
+        gx, mask = "G" + x.upper(), 1 << bit
+        same = _loads(expr, dict(a="i", b="i", c="i", y="i"))
+        loops = [f"if fresh & {mask}:", "    for i in range(G.size):"]
+        loops += ["        " + line for line in same + [f"{gx}[i] = {expr}"]]
+        loops += ["else:", "    for i in range(G.size):"]
+        loops += ["        " + line for line in same + [f"{gx}[i] += {expr}"]]
         out.append(f"    if {gx}.size:")
         if arity == 1:
-            out.append("        for i in range(G.size):")
-            body = _loads(expr, dict(a="i", b="i", c="i", y="i")) + [f"{gx}[i] += {expr}"]
-            out += ["            " + line for line in body]
+            out += ["        " + line for line in loops]
             continue
         full = " and ".join(f"{v.upper()}.size == G.size" for v in INPUTS[:arity])
         out.append(f"        if {full}:")
-        out.append("            for i in range(G.size):")
-        body = _loads(expr, dict(a="i", b="i", c="i", y="i")) + [f"{gx}[i] += {expr}"]
-        out += ["                " + line for line in body]
-        out.append("        else:")
-        out.append("            for i in range(G.size):")
+        out += ["            " + line for line in loops]
         idx = {v: f"i{v}" for v in INPUTS[:arity]}
         idx["y"] = "i"
-        body = [f"i{v} = bindex(i, sy, s{v})" for v in INPUTS[:arity] if v == x or v in _names(expr)]
-        body += _loads(expr, idx) + [f"{gx}[i{x}] += {expr}"]
-        out += ["                " + line for line in body]
+        spread = [f"i{v} = bindex(i, sy, s{v})" for v in INPUTS[:arity] if v == x or v in _names(expr)]
+        spread += _loads(expr, idx) + [f"{gx}[i{x}] += {expr}"]
+        out += ["        else:", f"            if fresh & {mask}:", f"                {gx}[:] = 0",
+                "            for i in range(G.size):"]
+        out += ["                " + line for line in spread]
     return "\n".join(out)
 
 
@@ -125,9 +129,12 @@ def _entries():
     for op in OPS:
         if op.name in SWEEP_HANDLES:
             continue
+        # an elementwise kernel also takes the fresh bits (sweep.py); the
+        # sweep zeroes the gradients a hand-written one adds to
+        fresh = ", p[FRESH]" if isinstance(op.vjp, tuple) else ""
         lines += [f"def entry_{op.name}(like, p, f):",
                   f"    {SIG} = unpack(carray(like, (0,)), p, f)",
-                  f"    {_kernel_name(op.vjp, 'vjp_' + op.name)}({SIG})", "", ""]
+                  f"    {_kernel_name(op.vjp, 'vjp_' + op.name)}({SIG}{fresh})", "", ""]
         if op.fwd:
             kernel = _kernel_name(op.fwd, "fwd_" + op.name)
             lines += [f"def fentry_{op.name}(like, p, f):",
@@ -164,7 +171,7 @@ def source():
         "from math import atan2, erf\n\nfrom numba import carray\n"
         f"from numpy import {', '.join(NUMPY_MATH)}\n",
         "from .jit import jit",
-        "from .memory import bindex, unpack",
+        "from .memory import FRESH, bindex, unpack",
         *(f"from .{m} import {', '.join(sorted(names))}" for m, names in sorted(by_module.items())),
         f"from .scalar import {', '.join(SCALAR_HELPERS)}",
         "",

@@ -137,7 +137,8 @@ def dim_split(sx, d):
 G, Y, VA, VB, VC, GA, GB, GC = range(8)          # addresses
 N_Y, N_A, N_B, N_C, N_GA, N_GB, N_GC = range(8, 15)
 KI, SY, SA, SB, SC = range(15, 20)
-ARGS = 20
+FRESH = 20              # bits: which of inputs a, b, c have no gradient written yet
+ARGS = 21
 
 
 @jit(inline="always")

@@ -29,6 +29,12 @@ def table(ops, kind="entry"):
     return t
 
 
+def writes(ops):
+    """uint8[len(ops)]: 1 where the op's VJP entry takes FRESH bits and
+    writes those gradients (the elementwise kernels generate.py writes)."""
+    return np.array([isinstance(op.vjp, tuple) and len(op.vjp) == op.arity for op in ops], np.uint8)
+
+
 def compile_missing(entries, ops, pairs, kind="entry"):
     """Compile the entries of the (op code, dtype code) pairs not yet in `entries`."""
     for code, dt in pairs:

@@ -20,7 +20,7 @@ TO_COPY = CODE["to_copy"]
 
 # Rewritten by generate.py: a changed digest invalidates this file's cache
 # when code it inlines from other kernel files changes.
-KERNELS_DIGEST = "3c53de27a39e7d27"
+KERNELS_DIGEST = "8b1c74720ca288c5"
 
 
 @jit
@@ -58,11 +58,12 @@ def forward(start, stop, rec_i, rec_f, rec_k, slot_i, shapes, fentries):
 
 
 @jit
-def backward(start, until, hooks_done, retain, rec_i, rec_f, rec_k, slot_i, shapes, entries, goff,
-             g32, g64):
+def backward(start, until, hooks_done, retain, rec_i, rec_f, rec_k, slot_i, shapes, entries, writes,
+             goff, ready, g32, g64):
     """sweep.run for a replayed step: the same, but a record of one-element
     values of an elementwise op runs inline (interpreter.scalar_vjp, the
-    arithmetic of its VJP kernel) instead of through its entry point."""
+    arithmetic of its VJP kernel) instead of through its entry point. The
+    inline path adds: its arena comes zeroed, every slot ready."""
     p = np.zeros(M.ARGS, np.int64)
     f = np.zeros(2)
     # views without a reference count (memory.part): the inline path uses
@@ -83,7 +84,8 @@ def backward(start, until, hooks_done, retain, rec_i, rec_f, rec_k, slot_i, shap
             else:
                 _scalar_vjp(r, op, z64, a64, rec_i, rec_f, slot_i, goff)
         else:
-            vjp(r, o, p, f, rec_i, rec_f, rec_k, slot_i, shapes, entries, goff, g32, g64)
+            vjp(r, o, p, f, rec_i, rec_f, rec_k, slot_i, shapes, entries, writes, goff, ready, g32,
+                g64)
         if not retain:
             rec_i[r, STATE] |= FREED
     return -1

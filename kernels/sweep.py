@@ -9,6 +9,12 @@ unrelated graphs cost one comparison each.
 
 Each record's VJP runs through its op's compiled entry point, called by
 address (kernels/registry.py): the sweep itself stays small to compile.
+
+The arena is not zeroed ahead: `ready` marks the slots whose gradient has
+been written. An elementwise op's kernel writes a gradient nothing has
+written yet (its bit in the argument block's FRESH word) instead of adding
+to it, which saves a pass over it and the zeroing; before any other
+kernel, the sweep zeroes the gradients it will add to or read.
 run() returns to Python only where the user asked for Python: before the
 record that produced a tensor with hooks, and at a custom Function's
 record; Python does that part and calls run() again to resume. It also
@@ -31,7 +37,7 @@ TO_COPY, FUNCTION = CODE["to_copy"], CODE["function"]   # the ops run() handles 
 
 # Rewritten by generate.py: a changed digest invalidates this file's cache
 # when code it inlines from other kernel files changes.
-KERNELS_DIGEST = "3c53de27a39e7d27"
+KERNELS_DIGEST = "8b1c74720ca288c5"
 
 
 @jit
@@ -132,6 +138,31 @@ def _pack_grad(p, col, n_col, arena, slot_i, shapes, goff, s):
 
 
 @jit(inline="always")
+def ready_grad(s, ready, slot_i, shapes, goff, g32, g64):
+    """Zero slot s's gradient if it needs one that nothing has written yet."""
+    if s >= 0 and goff[s] >= 0 and not ready[s]:
+        ready[s] = 1
+        if slot_i[s, FLAGS] & DTYPE_MASK == 0:
+            _grad(g32, slot_i, shapes, goff, s)[:] = 0
+        else:
+            _grad(g64, slot_i, shapes, goff, s)[:] = 0
+
+
+@jit(inline="always")
+def _fresh(r, ready, rec_i, goff):
+    """The FRESH bits of record r's inputs (its kernel writes those first),
+    now marked ready. An input named twice is fresh the first time only:
+    the kernel handles its inputs in order."""
+    bits = 0
+    for bit, col in ((1, A), (2, B), (4, C)):
+        s = rec_i[r, col]
+        if s >= 0 and goff[s] >= 0 and not ready[s]:
+            ready[s] = 1
+            bits |= bit
+    return bits
+
+
+@jit(inline="always")
 def _record(r, arena, entry, p, f, rec_i, rec_f, rec_k, slot_i, shapes, goff):
     """Fill the argument block for record r and call its op's entry point."""
     a, b, c, o = rec_i[r, A], rec_i[r, B], rec_i[r, C], rec_i[r, OUT]
@@ -162,12 +193,13 @@ def pack_values(r, p, f, rec_i, rec_f, rec_k, slot_i, shapes):
 
 
 @jit
-def run(start, until, hooks_done, retain, rec_i, rec_f, rec_k, slot_i, shapes, entries, goff,
-        g32, g64):
+def run(start, until, hooks_done, retain, rec_i, rec_f, rec_k, slot_i, shapes, entries, writes,
+        goff, ready, g32, g64):
     """Sweep records start..until that plan() marked. Without `retain`, each
     swept record is marked FREED. Returns -1 when done, or the record it
     stopped at for Python: one whose output has hooks (unless it is
-    `hooks_done`), a custom Function's or one whose VJP NumPy runs."""
+    `hooks_done`), a custom Function's or one whose VJP NumPy runs.
+    writes[op]: op's kernel takes FRESH bits; ready: see the docstring."""
     p = np.zeros(M.ARGS, np.int64)
     f = np.zeros(2)
     for r in range(start, until - 1, -1):
@@ -176,7 +208,7 @@ def run(start, until, hooks_done, retain, rec_i, rec_f, rec_k, slot_i, shapes, e
             continue
         if stops(r, o, hooks_done, rec_i, slot_i):
             return r
-        vjp(r, o, p, f, rec_i, rec_f, rec_k, slot_i, shapes, entries, goff, g32, g64)
+        vjp(r, o, p, f, rec_i, rec_f, rec_k, slot_i, shapes, entries, writes, goff, ready, g32, g64)
         if not retain:
             rec_i[r, STATE] |= FREED
     return -1
@@ -191,9 +223,16 @@ def stops(r, o, hooks_done, rec_i, slot_i):
 
 
 @jit(inline="always")
-def vjp(r, o, p, f, rec_i, rec_f, rec_k, slot_i, shapes, entries, goff, g32, g64):
+def vjp(r, o, p, f, rec_i, rec_f, rec_k, slot_i, shapes, entries, writes, goff, ready, g32, g64):
     """Record r's VJP, into the arena of its output's dtype."""
     op = rec_i[r, OP]
+    ready_grad(o, ready, slot_i, shapes, goff, g32, g64)
+    if writes[op]:
+        p[M.FRESH] = _fresh(r, ready, rec_i, goff)
+    else:
+        p[M.FRESH] = 0
+        for col in (A, B, C):
+            ready_grad(rec_i[r, col], ready, slot_i, shapes, goff, g32, g64)
     if op == TO_COPY:
         a = rec_i[r, A]
         if goff[a] >= 0:

@@ -227,3 +227,28 @@ def test_a_leaf_given_its_own_gradient_copies_it():
     w.backward(g)
     g.mul_(10.0)
     assert w.grad.tolist() == [1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("n", [3, 5000])        # from 4,096 on, sin's VJP runs in NumPy
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gradients_written_first_match_torch(n, dtype):
+    """The sweep writes a gradient nothing has written yet rather than adding
+    to a zeroed one (kernels/sweep.py): an input named twice, a broadcast
+    one (zeroed, then added to), hand-written kernels after elementwise
+    ones, NumPy's rules, and a hook reading and replacing a gradient."""
+    torch_ = __import__("torch")
+    rng = np.random.default_rng(2)
+    values = [rng.standard_normal(n), rng.standard_normal(1), rng.standard_normal((4, n))]
+
+    def grads(m):
+        x, w, k = [m.tensor(v, dtype=getattr(m, dtype), requires_grad=True) for v in values]
+        a = x * x                        # one slot as both inputs
+        b = (a.sin() + x) * w            # w broadcast
+        c = k @ b                        # matmul's own kernel after elementwise ones
+        h = b.exp()
+        h.register_hook(lambda g: g * 2)
+        (c.sum() + h.mean() + m.where(x > 0, x, -x).sum()).backward()
+        return [t.grad.numpy() for t in (x, w, k)]
+    rtol = 1e-4 if dtype == "float32" else 1e-10
+    for got, want in zip(grads(torch), grads(torch_)):
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)

@@ -25,6 +25,7 @@ _FREED = ("Trying to backward through the graph a second time (or directly acces
           "backward through the graph a second time or if you need to access saved tensors after "
           "calling backward.")
 ENTRIES = registry.table(OPS)     # compiled VJP entry points, filled on first use
+WRITES = registry.writes(OPS)     # ops whose entry writes fresh gradients (kernels/sweep.py)
 _LEGACY = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",
            "bool": "BoolTensor"}
 
@@ -68,7 +69,11 @@ class _Sweep:
             n32, n64, self.wanted = self._plan(tape, np.array(key, np.int64))
             if plans is not None:
                 plans[key] = (self.goff[:tape.n_slots].copy(), n32, n64, self.wanted)
-        self.arenas = {0: self._arena(0, n32, nested), 1: self._arena(1, n64, nested)}
+        # the normal sweep writes or zeroes each gradient first (kernels/sweep.py);
+        # replay's inline VJPs add to theirs, so its arena comes zeroed
+        zeroed = plans is not None
+        self.ready = np.full(len(tape.arrays), zeroed, np.uint8)
+        self.arenas = {0: self._arena(0, n32, nested, zeroed), 1: self._arena(1, n64, nested, zeroed)}
         for t, seed in zip(roots, seeds):
             self.grad(t._slot)[...] += seed.reshape(-1)
         self.start = max(int(tape.slot_i[t._slot, L.REC]) for t in roots)
@@ -91,9 +96,9 @@ class _Sweep:
         pairs = set(zip(ops[missing].tolist(), dts[missing].tolist()))
         registry.compile_missing(ENTRIES, OPS, sorted(pairs))
 
-    def _arena(self, code, size, fresh):
-        """The gradient arena of one dtype, zeroed for `size` elements. Kept
-        between calls: fresh pages cost more than zeroing reused ones. The
+    def _arena(self, code, size, fresh, zeroed):
+        """The gradient arena of one dtype, `size` elements (zeroed if asked).
+        Kept between calls: fresh pages cost more than reused ones. The
         .grad of a tensor that had none is its region of the arena (see
         backward), so an arena still in such a .grad is left to it."""
         tape = self.tape
@@ -104,7 +109,7 @@ class _Sweep:
         if len(arena) < size or in_grads:
             grown = 2 * len(arena) if len(arena) < size else len(arena)
             arena = tape.arenas[code] = np.zeros(max(size, grown), arena.dtype)
-        else:
+        elif zeroed:
             arena[:size] = 0
         return arena[:size]
 
@@ -128,13 +133,20 @@ class _Sweep:
                 f"operation that failed to compute its gradient, with "
                 f"tapegrad.autograd.set_detect_anomaly(True, check_nan=False).")
 
-    def grad(self, s):
-        """Slot s's gradient in the arena (a view), or None if not needed."""
+    def grad(self, s, write=False):
+        """Slot s's gradient in the arena (a view), or None if not needed.
+        Zeroed if nothing has written it yet, unless the caller will
+        (`write`); either way it counts as written from now on."""
         off = self.goff[s]
         if off < 0:
             return None
         dt = int(self.tape.slot_i[s, L.FLAGS]) & L.DTYPE_MASK
-        return self.arenas[dt][off:off + self.tape.value(s).size]
+        g = self.arenas[dt][off:off + self.tape.value(s).size]
+        if not self.ready[s]:
+            self.ready[s] = 1
+            if not write:
+                g[...] = 0
+        return g
 
     def run(self, retain):
         """Alternate between the compiled sweep and Python. In anomaly mode
@@ -146,8 +158,8 @@ class _Sweep:
             while r >= 0:
                 before = self._nan_inputs(r) if step else None
                 stop = self.sweep(r, r if step else 0, hooks_done, retain, tape.rec_i, tape.rec_f,
-                           tape.rec_k, tape.slot_i, tape.shapes, ENTRIES, self.goff,
-                           self.arenas[0], self.arenas[1])
+                           tape.rec_k, tape.slot_i, tape.shapes, ENTRIES, WRITES, self.goff,
+                           self.ready, self.arenas[0], self.arenas[1])
                 if stop < 0:
                     if step:
                         self._check_nan(r, before)
@@ -174,12 +186,17 @@ class _Sweep:
         """Record r's VJP through NumPy's vector math (eager.NUMPY_VJP)."""
         tape = self.tape
         a, o = int(tape.rec_i[r, L.A]), int(tape.rec_i[r, L.OUT])
-        ga = self.grad(a)
+        fresh = self.goff[a] >= 0 and not self.ready[a]
+        ga = self.grad(a, write=True)
         if ga is not None:
             rule = eager.NUMPY_VJP[tape.rec_i[r, L.OP]]
             with np.errstate(all="ignore"):
-                ga += rule(self.grad(o), tape.value(a).reshape(-1), tape.value(o).reshape(-1),
-                           tape.rec_f[r, 0], tape.rec_f[r, 1])
+                g = rule(self.grad(o), tape.value(a).reshape(-1), tape.value(o).reshape(-1),
+                         tape.rec_f[r, 0], tape.rec_f[r, 1])
+                if fresh:
+                    np.copyto(ga, g)
+                else:
+                    ga += g
         if not retain:
             tape.rec_i[r, L.STATE] |= L.FREED
 
