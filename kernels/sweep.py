@@ -10,11 +10,13 @@ unrelated graphs cost one comparison each.
 Each record's VJP runs through its op's compiled entry point, called by
 address (kernels/registry.py): the sweep itself stays small to compile.
 
-The arena is not zeroed ahead: `ready` marks the slots whose gradient has
-been written. An elementwise op's kernel writes a gradient nothing has
-written yet (its bit in the argument block's FRESH word) instead of adding
-to it, which saves a pass over it and the zeroing; before any other
-kernel, the sweep zeroes the gradients it will add to or read.
+The arena is not zeroed ahead: ready[s] is 0 while slot s needs a gradient
+that nothing has written yet. An elementwise op's kernel writes such a
+gradient (its bit in the argument block's FRESH word) instead of adding to
+it, which saves the zeroing pass; before any other kernel, the sweep zeroes
+the ones it will add to. Every record writes each input it is given a
+gradient for (Python's stops through engine._Sweep.grad), so a record's
+own output gradient is always written by the time it runs.
 run() returns to Python only where the user asked for Python: before the
 record that produced a tensor with hooks, and at a custom Function's
 record; Python does that part and calls run() again to resume. It also
@@ -37,7 +39,7 @@ TO_COPY, FUNCTION = CODE["to_copy"], CODE["function"]   # the ops run() handles 
 
 # Rewritten by generate.py: a changed digest invalidates this file's cache
 # when code it inlines from other kernel files changes.
-KERNELS_DIGEST = "8b1c74720ca288c5"
+KERNELS_DIGEST = "b1707a8557b1cf52"
 
 
 @jit
@@ -140,23 +142,30 @@ def _pack_grad(p, col, n_col, arena, slot_i, shapes, goff, s):
 @jit(inline="always")
 def ready_grad(s, ready, slot_i, shapes, goff, g32, g64):
     """Zero slot s's gradient if it needs one that nothing has written yet."""
-    if s >= 0 and goff[s] >= 0 and not ready[s]:
-        ready[s] = 1
-        if slot_i[s, FLAGS] & DTYPE_MASK == 0:
-            _grad(g32, slot_i, shapes, goff, s)[:] = 0
-        else:
-            _grad(g64, slot_i, shapes, goff, s)[:] = 0
+    if s >= 0 and not ready[s]:
+        _zero(s, ready, slot_i, shapes, goff, g32, g64)
+
+
+@jit
+def _zero(s, ready, slot_i, shapes, goff, g32, g64):
+    # a call, not inlined: inline, it cost the sweep about 70 ns per record
+    # on the scalar graph, where it never runs
+    ready[s] = 1
+    if slot_i[s, FLAGS] & DTYPE_MASK == 0:
+        _grad(g32, slot_i, shapes, goff, s)[:] = 0
+    else:
+        _grad(g64, slot_i, shapes, goff, s)[:] = 0
 
 
 @jit(inline="always")
-def _fresh(r, ready, rec_i, goff):
+def _fresh(r, ready, rec_i):
     """The FRESH bits of record r's inputs (its kernel writes those first),
     now marked ready. An input named twice is fresh the first time only:
     the kernel handles its inputs in order."""
     bits = 0
     for bit, col in ((1, A), (2, B), (4, C)):
         s = rec_i[r, col]
-        if s >= 0 and goff[s] >= 0 and not ready[s]:
+        if s >= 0 and not ready[s]:
             ready[s] = 1
             bits |= bit
     return bits
@@ -226,9 +235,8 @@ def stops(r, o, hooks_done, rec_i, slot_i):
 def vjp(r, o, p, f, rec_i, rec_f, rec_k, slot_i, shapes, entries, writes, goff, ready, g32, g64):
     """Record r's VJP, into the arena of its output's dtype."""
     op = rec_i[r, OP]
-    ready_grad(o, ready, slot_i, shapes, goff, g32, g64)
     if writes[op]:
-        p[M.FRESH] = _fresh(r, ready, rec_i, goff)
+        p[M.FRESH] = _fresh(r, ready, rec_i)
     else:
         p[M.FRESH] = 0
         for col in (A, B, C):

@@ -72,7 +72,9 @@ class _Sweep:
         # the normal sweep writes or zeroes each gradient first (kernels/sweep.py);
         # replay's inline VJPs add to theirs, so its arena comes zeroed
         zeroed = plans is not None
-        self.ready = np.full(len(tape.arrays), zeroed, np.uint8)
+        self.ready = np.ones(len(tape.arrays), np.uint8)
+        if not zeroed:
+            self.ready[self.goff[:len(tape.arrays)] >= 0] = 0
         self.arenas = {0: self._arena(0, n32, nested, zeroed), 1: self._arena(1, n64, nested, zeroed)}
         for t, seed in zip(roots, seeds):
             self.grad(t._slot)[...] += seed.reshape(-1)
@@ -186,7 +188,7 @@ class _Sweep:
         """Record r's VJP through NumPy's vector math (eager.NUMPY_VJP)."""
         tape = self.tape
         a, o = int(tape.rec_i[r, L.A]), int(tape.rec_i[r, L.OUT])
-        fresh = self.goff[a] >= 0 and not self.ready[a]
+        fresh = not self.ready[a]
         ga = self.grad(a, write=True)
         if ga is not None:
             rule = eager.NUMPY_VJP[tape.rec_i[r, L.OP]]
