@@ -252,3 +252,21 @@ def test_gradients_written_first_match_torch(n, dtype):
     rtol = 1e-4 if dtype == "float32" else 1e-10
     for got, want in zip(grads(torch), grads(torch_)):
         np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("rows", [0, 5])
+def test_hand_written_kernels_add_into_gradients_the_sweep_zeroed(rows):
+    """linear's kernel adds its products (BLAS with beta 1) into gradients
+    the sweep zeroes first: its weight used twice, its input's gradient also
+    written by an elementwise op, an empty batch (nothing but zeros)."""
+    torch_ = __import__("torch")
+    rng = np.random.default_rng(3)
+    values = [rng.standard_normal((rows, 3)), rng.standard_normal((4, 3)), rng.standard_normal(4)]
+
+    def grads(m):
+        x, w, b = [m.tensor(v, requires_grad=True) for v in values]
+        h = m.nn.functional.linear(x.tanh(), w, b)
+        (h.sum() + m.nn.functional.linear(x, w).sum() + (w * w).sum()).backward()
+        return [t.grad.numpy() for t in (x, w, b)]
+    for got, want in zip(grads(torch), grads(torch_)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
