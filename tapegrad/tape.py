@@ -28,6 +28,7 @@ outputs of every SETTLE_EVERY new records, reclaim at all live ones; a
 long graph of scalar ops so holds a value in its row's 8 bytes. Read a
 slot's value with `value(s)`, not `arrays[s]`, which is None for these.
 """
+import itertools
 import mmap
 import struct
 import sys
@@ -121,8 +122,9 @@ class Tape:
 
     def _grow_slots(self):
         """Room for more slots: the list of arrays grows by doubling (a
-        list grown by append leaves a trail of freed blocks behind), and
-        the slot tables only once that passes their rows."""
+        list grown by append leaves a trail of freed blocks behind, and a
+        temporary list of Nones one more), and the slot tables only once
+        that passes their rows."""
         n = len(self.arrays)
         if n == len(self.refs):
             self.slot_i = _doubled(self.slot_i)
@@ -132,7 +134,7 @@ class Tape:
             self.slot_i[settled, L.ADDR] = self._in_row_address(settled)
         more = min(max(n, 1024), len(self.refs) - n)
         self.goff[n:n + more] = -1
-        self.arrays += [None] * more
+        self.arrays.extend(itertools.repeat(None, more))
 
     # -- values -----------------------------------------------------------
     def value(self, s):
