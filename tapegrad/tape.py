@@ -140,11 +140,16 @@ class Tape:
     def value(self, s):
         """Slot s's value as an array (a copy of one settled in its row)."""
         a = self.arrays[s]
-        flags = int(self.slot_i[s, L.FLAGS])
-        if a is None and flags & L.IN_ROW:
-            dt = dtypes.BY_CODE[flags & L.DTYPE_MASK].np
-            a = np.array(self.slot_i.view(dt)[s, _IN_ROW_AT // dt.itemsize])
+        if a is None:
+            flags = int(self.slot_i[s, L.FLAGS])
+            if flags & L.IN_ROW:
+                a = np.array(self._in_row(flags & L.DTYPE_MASK)[s])
         return a
+
+    def _in_row(self, code):
+        """Every row's settled-value word, seen as dtype `code`'s values."""
+        dt = dtypes.BY_CODE[code].np
+        return self.slot_i.view(dt)[:, _IN_ROW_AT // dt.itemsize]
 
     def _in_row_address(self, slots):
         return address(self.slot_i) + slots * self.slot_i.strides[0] + _IN_ROW_AT
@@ -173,12 +178,10 @@ class Tape:
         slots = np.array(slots)
         codes = self.slot_i[slots, L.FLAGS] & L.DTYPE_MASK
         for code in np.unique(codes).tolist():
-            dt = dtypes.BY_CODE[code]
             these = codes == code
-            words = self.slot_i.view(dt.np)[:, _IN_ROW_AT // dt.itemsize]
-            words[slots[these]] = values if these.all() else \
+            self._in_row(code)[slots[these]] = values if these.all() else \
                 [a for a, x in zip(values, these.tolist()) if x]
-            self.held_bytes -= int(these.sum()) * dt.itemsize
+            self.held_bytes -= int(these.sum()) * dtypes.BY_CODE[code].itemsize
         self.slot_i[slots, L.ADDR] = self._in_row_address(slots)
         self.slot_i[slots, L.FLAGS] |= L.IN_ROW
 

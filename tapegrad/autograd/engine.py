@@ -142,8 +142,9 @@ class _Sweep:
         off = self.goff[s]
         if off < 0:
             return None
-        dt = int(self.tape.slot_i[s, L.FLAGS]) & L.DTYPE_MASK
-        g = self.arenas[dt][off:off + self.tape.value(s).size]
+        tape = self.tape
+        dt = int(tape.slot_i[s, L.FLAGS]) & L.DTYPE_MASK
+        g = self.arenas[dt][off:off + tape.shapes[tape.slot_i[s, L.SHAPE], L.NUMEL]]
         if not self.ready[s]:
             self.ready[s] = 1
             if not write:
