@@ -3,6 +3,7 @@
 Signature as in the op table: forward(*arrays, k0, k1, ki). Reductions
 take the reduced dims as a bitmask in ki, with KEEPDIM set to keep them.
 """
+import math
 import warnings
 
 import numpy as np
@@ -82,7 +83,7 @@ def log_softmax(a, k0, k1, ki):
 
 def _row(shape):
     row = np.zeros(SHAPE_COLS, np.int64)
-    row[0], row[1] = len(shape), int(np.prod(shape, dtype=np.int64))
+    row[0], row[1] = len(shape), math.prod(shape)
     row[2:2 + len(shape)] = shape
     return row
 
@@ -120,7 +121,7 @@ def matmul(a, b, k0, k1, ki):
 
 def linear(x, w, b=None, k0=0.0, k1=0.0, ki=0):
     """x @ w.T + b. As the two-input op (linear_nobias), b receives k0."""
-    rows = int(np.prod(x.shape[:-1], dtype=np.int64))
+    rows = math.prod(x.shape[:-1])
     out = np.empty(x.shape[:-1] + w.shape[:1], x.dtype)
     if rows == 0:                  # linear_into would take the input width for 0
         return out

@@ -1,4 +1,6 @@
 """Matrix products, named per call form as PyTorch names their grad_fn."""
+import math
+
 import numpy as np
 
 from . import forward as F
@@ -76,7 +78,7 @@ def linear(input, weight, bias=None):
     a 2-D input. Other inputs end in the record torch's F.linear ends in."""
     _same_dtype(input, weight)
     if input.shape[-1] != weight.shape[-1]:
-        rows = int(np.prod(input.shape[:-1], dtype=np.int64))
+        rows = math.prod(input.shape[:-1])
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{input.shape[-1]} "
                            f"and {weight.shape[-1]}x{weight.shape[0]})")
     if bias is None:

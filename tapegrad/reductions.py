@@ -1,5 +1,6 @@
 """Reductions and ops along a dim, as functions that are also Tensor methods."""
 import builtins
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -35,7 +36,7 @@ def _mask(x, dim):
                 raise RuntimeError(f"dim {d} appears multiple times in the list of dims")
         if x.ndim == 0:
             dims = ()
-    count = int(np.prod([x.shape[d] for d in dims], dtype=np.int64))
+    count = math.prod([x.shape[d] for d in dims])
     return builtins.sum(1 << d for d in dims), count
 
 

@@ -8,6 +8,7 @@ the map, whose VJP scatters the gradient back (take_vjp). One mechanism
 serves permute, expand, flip, every form of indexing, gather and the rest.
 """
 import builtins
+import math
 
 import numpy as np
 
@@ -68,7 +69,7 @@ def flatten(x, start_dim=0, end_dim=-1):
     s, e = _dim(start_dim, x.ndim), _dim(end_dim, x.ndim)
     if s == e:
         return x
-    shape = x.shape[:s] + (int(np.prod(x.shape[s:e + 1], dtype=np.int64)),) + x.shape[e + 1:]
+    shape = x.shape[:s] + (math.prod(x.shape[s:e + 1]),) + x.shape[e + 1:]
     return reshape(x, shape)
 
 

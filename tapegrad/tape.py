@@ -29,6 +29,7 @@ long graph of scalar ops so holds a value in its row's 8 bytes. Read a
 slot's value with `value(s)`, not `arrays[s]`, which is None for these.
 """
 import itertools
+import math
 import mmap
 import struct
 import sys
@@ -96,7 +97,7 @@ class Tape:
             if sid == len(self.shapes):
                 self.shapes = np.concatenate([self.shapes, np.zeros_like(self.shapes)])
             self.shapes[sid, L.NDIM] = len(shape)
-            self.shapes[sid, L.NUMEL] = int(np.prod(shape, dtype=np.int64))
+            self.shapes[sid, L.NUMEL] = math.prod(shape)
             self.shapes[sid, 2:2 + len(shape)] = shape
             self.shape_ids[shape] = sid
         return sid

@@ -1,4 +1,5 @@
 """Tensor: a NumPy array plus the slot that names it on the tape."""
+import math
 import warnings
 import weakref
 
@@ -13,7 +14,7 @@ class Size(tuple):
         return f"tapegrad.Size({list(self)})"
 
     def numel(self):
-        return int(np.prod(self, dtype=np.int64))
+        return math.prod(self)
 
 
 def counter(x):

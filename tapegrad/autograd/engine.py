@@ -15,6 +15,7 @@ from ..kernels import registry
 from ..kernels.replay import backward as replay_run
 from ..kernels.sweep import plan, run
 from ..optable import OPS
+from ..record import wrap
 from ..tape import FUNCTION, SAVES, current
 from . import anomaly_mode
 from .grad_mode import no_grad
@@ -72,9 +73,8 @@ class _Sweep:
         # the normal sweep writes or zeroes each gradient first (kernels/sweep.py);
         # replay's inline VJPs add to theirs, so its arena comes zeroed
         zeroed = plans is not None
-        self.ready = np.ones(len(tape.arrays), np.uint8)
-        if not zeroed:
-            self.ready[self.goff[:len(tape.arrays)] >= 0] = 0
+        n = len(tape.arrays)
+        self.ready = np.ones(n, np.uint8) if zeroed else (self.goff[:n] < 0).view(np.uint8)
         self.arenas = {0: self._arena(0, n32, nested, zeroed), 1: self._arena(1, n64, nested, zeroed)}
         for t, seed in zip(roots, seeds):
             self.grad(t._slot)[...] += seed.reshape(-1)
@@ -235,7 +235,6 @@ class _Sweep:
     @staticmethod
     def _run_hooks(hooks, g, shape):
         """Hooks in registration order; each may replace the gradient."""
-        from ..record import wrap
         if not hooks:
             return
         current = wrap(g.reshape(shape).copy())
@@ -251,7 +250,6 @@ def _accumulate(t, g, owned=False):
     """Adds gradient g into t.grad. A new .grad is g itself when it is
     `owned` (no one else has it: a region of the arena, a hook's copy),
     which saves copying every gradient once per step; else a copy."""
-    from ..record import wrap
     g = g.reshape(t._data.shape)
     if t._grad is None:
         t._grad = wrap(g if owned else buffers.copy(g, t._data.dtype))
@@ -333,7 +331,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             if g is not None:
                 g = g.reshape(x._data.shape).copy()
                 results[i] = g if results[i] is None else results[i] + g
-    from ..record import wrap
     out = []
     for x, g in zip(inputs, results):
         if g is None and not (allow_unused or materialize_grads):

@@ -33,18 +33,25 @@ class SGD(Optimizer):
             lr, wd = scalar(group["lr"]), group["weight_decay"]
             momentum, dampening = group["momentum"], group["dampening"]
             use_momentum = momentum != 0
+            maximize, nesterov = bool(group["maximize"]), bool(group["nesterov"])
+            scalars = {}     # per dtype: torch casts each Python scalar to the parameter's
             for p in group["params"]:
-                if p.grad is None:
+                grad = p.grad
+                if grad is None:
                     continue
-                c = p._data.dtype.type        # scalars in the parameter's dtype, as torch
+                pf = flat(p)
+                c = scalars.get(pf.dtype)
+                if c is None:
+                    t = pf.dtype.type
+                    c = scalars[pf.dtype] = (t(-lr), t(wd), t(momentum), t(1 - dampening),
+                                             empty(pf.dtype))
                 buf = self.state[p].get("momentum_buffer") if use_momentum else None
                 first = use_momentum and buf is None
                 if first:
                     buf = zeros_state(p)
-                pf = flat(p)
-                bf = flat(buf) if use_momentum else empty(pf.dtype)
-                K.sgd(pf, read(p.grad), bf, c(-lr), bool(group["maximize"]), wd != 0, c(wd),
-                      use_momentum, first, c(momentum), c(1 - dampening), bool(group["nesterov"]))
+                bf = flat(buf) if use_momentum else c[4]
+                K.sgd(pf, read(grad), bf, c[0], maximize, wd != 0, c[1], use_momentum, first,
+                      c[2], c[3], nesterov)
                 put_back(p, pf)
                 if use_momentum:
                     put_back(buf, bf)
