@@ -214,6 +214,21 @@ def cumsum_fwd(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
                 Y[k] = acc
 
 
+@jit
+def nll_targets(I, W, ignore, classes):
+    """nll_loss's targets I checked in one pass: (the index of the first one
+    out of range and not ignored, or -1; the sum of class weights W over the
+    counted targets, in W's dtype and in order, as torch sums them)."""
+    total = np.zeros(1, W.dtype)
+    for i in range(I.size):
+        t = I[i]
+        if t != ignore:
+            if t < 0 or t >= classes:
+                return i, 0.0
+            total[0] += W[t]
+    return -1, np.float64(total[0])
+
+
 @jit(inline="always")
 def nll_loss_fwd(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
     """nll_loss: A log-probabilities (rows, classes), B class weights, I

@@ -247,6 +247,10 @@ def test_errors_match_torch():
     cases = [
         (lambda lib: lib.nn.functional.nll_loss(lib.zeros(3, 4), lib.tensor([0, 1, 7])),
          IndexError, "Target 7 is out of bounds."),
+        (lambda lib: lib.nn.functional.nll_loss(lib.zeros(3, 4), lib.tensor([0, -1, 2])),
+         IndexError, "Target -1 is out of bounds."),
+        (lambda lib: lib.nn.functional.nll_loss(lib.zeros(3, 4), lib.tensor([0, -100, 9])),
+         IndexError, "Target 9 is out of bounds."),        # past an ignored one
         (lambda lib: lib.nn.functional.cross_entropy(lib.zeros(3, 4), lib.tensor([0, 1])),
          ValueError, "Expected input batch_size (3) to match target batch_size (2)."),
         (lambda lib: lib.nn.functional.cross_entropy(lib.zeros(3, 4), lib.tensor([True] * 3)),

@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 
 from .. import capture, creation, dtypes, math_ops, reductions
+from ..kernels.forward_reduce import nll_targets
 from ..optable import CODE
 from ..record import apply, cast, wrap
 
@@ -162,13 +163,11 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
 def _nll_scale(t, w, ignore_index, classes, reduction):
     """Checks the targets; the loss's scale: 1, or for the mean one over the
     weights of the counted targets."""
-    counted = t != ignore_index
-    bad = counted & ((t < 0) | (t >= classes))
-    if bad.any():
-        raise IndexError(f"Target {t[bad][0]} is out of bounds.")
+    bad, total = nll_targets(t, w, ignore_index, classes)
+    if bad >= 0:
+        raise IndexError(f"Target {t[bad]} is out of bounds.")
     if reduction != "mean":
         return 1.0
-    total = float(w[t[counted]].sum())
     return 1.0 / total if total else float("nan")
 
 
