@@ -17,6 +17,7 @@ FREED = 1                  # STATE bit: backward ran without retain_graph
 INLINE = 2                 # STATE bit: replay runs this record inline (kernels/replay.py)
 NUMPY = 4                  # STATE bit: replay runs this record's NumPy forward, in Python
 NUMPY_VJP = 8              # STATE bit: backward runs this record's VJP with NumPy, in Python
+PARALLEL = 16              # STATE bit: a large same-size elementwise record: parallel entries (registry.py)
 
 ADDR, SHAPE, REC, FLAGS, VC_ADDR, VC_SEEN = range(6)
 SLOT_COLS = 6

@@ -76,6 +76,13 @@ def part(array, start, n):
 
 
 @jit(inline="always")
+def cut(array, start, n):
+    """part(array, start, n), or array itself when it is empty (an input
+    the op does not have, a gradient nobody wants)."""
+    return part(array, start, n) if array.size else array
+
+
+@jit(inline="always")
 def shape_row(shapes, sid):
     """Row sid of the shape table (ndim, numel, dims), without a reference count."""
     return carray(_voidptr(shapes.ctypes.data + sid * SHAPE_COLS * 8), (SHAPE_COLS,), np.int64)

@@ -6,9 +6,18 @@ so it does not contain the kernels: its own compile stays small however
 many ops the table has, and a program compiles only the kernels of the ops
 it differentiates. The entries are Numba cfuncs cached on disk like every
 other kernel.
+
+Columns 2 and 3 of a table hold an elementwise op's parallel entries
+(pentry_NAME, pfentry_NAME: the same kernel run on blocks of elements, one
+block per thread at a time), for records with the PARALLEL bit; 1 there
+means "none: use the serial one" (ops without one, a machine where
+parallel kernels cannot run safely, a forked child).
 """
+import os
+
+import numba
 import numpy as np
-from numba import cfunc, types
+from numba import cfunc, njit, prange, types
 
 from . import interpreter
 
@@ -18,14 +27,21 @@ _SIGNATURES = {code: types.void(types.CPointer(dtype), types.CPointer(types.int6
 _compiled = {}
 
 
+_tables = []
+
+
 def table(ops, kind="entry"):
-    """An int64[len(ops), 2] table of entry addresses (kind "entry": VJPs,
-    "fentry": forwards), 0 = not compiled yet; ops the sweep runs itself
-    get 1 so they never count as missing."""
-    t = np.zeros((len(ops), 2), np.int64)
+    """An int64[len(ops), 4] table of entry addresses (kind "entry": VJPs,
+    "fentry": forwards) by [op, dtype code] and, parallel, [op, 2 + dtype
+    code]; 0 = not compiled yet; ops the sweep runs itself get 1 so they
+    never count as missing."""
+    t = np.zeros((len(ops), 4), np.int64)
     for code, op in enumerate(ops):
         if not hasattr(interpreter, f"{kind}_{op.name}"):
-            t[code] = 1
+            t[code, :2] = 1
+        if not hasattr(interpreter, f"p{kind}_{op.name}"):
+            t[code, 2:] = 1
+    _tables.append(t)
     return t
 
 
@@ -36,11 +52,52 @@ def writes(ops):
 
 
 def compile_missing(entries, ops, pairs, kind="entry"):
-    """Compile the entries of the (op code, dtype code) pairs not yet in `entries`."""
-    for code, dt in pairs:
-        if entries[code, dt] == 0:
-            key = (kind, code, dt)
+    """Compile the entries of the (op code, column) pairs not yet in `entries`."""
+    for code, col in pairs:
+        if entries[code, col] == 0:
+            if col >= 2 and not parallel_ok():
+                entries[code, col] = 1
+                continue
+            key = (kind, code, col)
             if key not in _compiled:
-                fn = getattr(interpreter, f"{kind}_{ops[code].name}")
-                _compiled[key] = cfunc(_SIGNATURES[dt], cache=True, error_model="numpy")(fn)
-            entries[code, dt] = _compiled[key].address
+                name = f"{'p' if col >= 2 else ''}{kind}_{ops[code].name}"
+                _compiled[key] = cfunc(_SIGNATURES[col % 2], cache=True,
+                                       error_model="numpy")(getattr(interpreter, name))
+            entries[code, col] = _compiled[key].address
+
+
+@njit(parallel=True, cache=True)
+def _probe(x):
+    for i in prange(x.size):
+        x[i] += 1
+
+
+_parallel = []
+
+
+def parallel_ok():
+    """Can parallel kernels run here, also from several threads at once?
+    Numba's workqueue layer aborts when two threads launch parallel work,
+    so tapegrad asks for a thread-safe one (TBB or OpenMP) unless the user
+    chose a layer, and runs serial kernels where none loads."""
+    if not _parallel:
+        if numba.config.THREADING_LAYER == "default":
+            numba.config.THREADING_LAYER = "threadsafe"
+        try:
+            _probe(np.zeros(2))
+            _parallel.append(numba.threading_layer() in ("tbb", "omp"))
+        except (ValueError, RuntimeError, ImportError):
+            numba.config.THREADING_LAYER = "default"
+            _parallel.append(False)
+    return _parallel[0]
+
+
+def _serial_in_child():
+    """A forked child runs serial kernels: OpenMP's threads do not survive fork."""
+    _parallel[:] = [False]
+    for t in _tables:
+        t[:, 2:] = 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_serial_in_child)

@@ -22,6 +22,8 @@ record that produced a tensor with hooks, and at a custom Function's
 record; Python does that part and calls run() again to resume. It also
 returns at a large array's sin/cos/erf (NUMPY_VJP): NumPy's SIMD cos is
 several times faster than a Numba loop over the C library's scalar one.
+A large same-size elementwise record (PARALLEL) runs its op's parallel
+entry where there is one (registry.py), else the serial one.
 """
 import numpy as np
 
@@ -29,8 +31,8 @@ from ..optable import CODE
 from . import memory as M
 from .jit import jit
 from .layout import (ADDR, A, B, C, DTYPE_MASK, FLAGS, FREED, HOOK, NUMEL, NUMPY_VJP, OP,
-                     OUT, RG, SAVES_A, SAVES_B, SAVES_C, SAVES_Y, REC, SHAPE, STATE, VC_ADDR,
-                     VC_SEEN, VER_A, VER_B, VER_C, WANTS)
+                     OUT, PARALLEL, RG, SAVES_A, SAVES_B, SAVES_C, SAVES_Y, REC, SHAPE, STATE,
+                     VC_ADDR, VC_SEEN, VER_A, VER_B, VER_C, WANTS)
 from .memory import call_entry, counter, part, slot_view
 from .reduce import add_cast
 
@@ -39,7 +41,7 @@ TO_COPY, FUNCTION = CODE["to_copy"], CODE["function"]   # the ops run() handles 
 
 # Rewritten by generate.py: a changed digest invalidates this file's cache
 # when code it inlines from other kernel files changes.
-KERNELS_DIGEST = "b1707a8557b1cf52"
+KERNELS_DIGEST = "6208992fee9fd32c"
 
 
 @jit
@@ -96,7 +98,8 @@ def plan(roots, rec_i, slot_i, shapes, saves, entries, goff, wanted):
         o = rec_i[r, OUT]
         if mask & SAVES_Y and _changed(slot_i, o, slot_i[o, VC_SEEN]):
             return sizes[0], sizes[1], n_wanted, r, o, missing
-        if entries[op, slot_i[o, FLAGS] & DTYPE_MASK & 1] == 0:
+        dt = slot_i[o, FLAGS] & DTYPE_MASK & 1
+        if entries[op, dt] == 0 or rec_i[r, STATE] & PARALLEL and entries[op, 2 + dt] == 0:
             missing += 1
         if op == FUNCTION:
             for s in slot_view(_INDEX, slot_i, shapes, rec_i[r, C]):
@@ -249,6 +252,16 @@ def vjp(r, o, p, f, rec_i, rec_f, rec_k, slot_i, shapes, entries, writes, goff, 
             else:
                 add_cast(_grad(g32, slot_i, shapes, goff, a), _grad(g64, slot_i, shapes, goff, o))
     elif slot_i[o, FLAGS] & DTYPE_MASK == 0:
-        _record(r, g32, entries[op, 0], p, f, rec_i, rec_f, rec_k, slot_i, shapes, goff)
+        _record(r, g32, _entry(r, op, 0, rec_i, entries), p, f, rec_i, rec_f, rec_k, slot_i,
+                shapes, goff)
     else:
-        _record(r, g64, entries[op, 1], p, f, rec_i, rec_f, rec_k, slot_i, shapes, goff)
+        _record(r, g64, _entry(r, op, 1, rec_i, entries), p, f, rec_i, rec_f, rec_k, slot_i,
+                shapes, goff)
+
+
+@jit(inline="always")
+def _entry(r, op, dt, rec_i, entries):
+    """The parallel entry of a PARALLEL record where there is one, else the op's."""
+    if rec_i[r, STATE] & PARALLEL and entries[op, 2 + dt] > 1:
+        return entries[op, 2 + dt]
+    return entries[op, dt]

@@ -28,7 +28,7 @@ import numpy as np
 from . import buffers
 from .forward import KEEPDIM, _row, axes
 from .kernels import layout as L
-from .kernels import registry
+from .kernels import interpreter, registry
 from .kernels import scalar
 from .kernels.replay import call_forward
 from .optable import OPS
@@ -88,6 +88,8 @@ def forward(code, dt, arrays, k0, k1, ki, shape_of):
     shape = shape_of(arrays, ki)
     out = buffers.empty(shape, arrays[0].dtype)
     entry = _ENTRY[dt][code] or _compile(code, dt)
+    if out.size >= PARALLEL_FROM and all(x.size == out.size for x in arrays):
+        entry = _parallel(FENTRIES, code, dt, "fentry") or entry
     a = arrays[0]
     ra = _shape_row(a.shape)
     ry = _shape_row(shape)
@@ -113,6 +115,23 @@ def _compile(code, dt):
     registry.compile_missing(FENTRIES, OPS, [(code, dt)], "fentry")
     _ENTRY[dt][code] = int(FENTRIES[code, dt])
     return _ENTRY[dt][code]
+
+
+# From this many elements, an elementwise op whose inputs all have its
+# output's size runs its parallel kernel (registry.py), forward and VJP
+# alike: each element's arithmetic is the same, so the bits are too. Below
+# it, on this machine's two vCPUs, splitting gains nothing: it pays where
+# one thread cannot keep memory busy (arrays past the caches).
+PARALLEL_FROM = 1 << 21
+
+
+def _parallel(table, code, dt, kind):
+    """Op `code`'s parallel entry in `table` for dtype code dt (compiled on
+    first use), or None where it has none."""
+    if table[code, 2 + dt] == 0:
+        registry.compile_missing(table, OPS, [(code, 2 + dt)], kind)
+    entry = int(table[code, 2 + dt])
+    return entry if entry > 1 else None
 
 
 SHAPE_OF = [_shape_rule(op) for op in OPS]   # None: eager runs the op's own forward
@@ -209,12 +228,20 @@ def _evaluate(node, operands, temporaries):
 
 
 NUMPY_VJP = [_numpy_vjp(op) for op in OPS]
+PARALLEL_VJP = [hasattr(interpreter, f"pentry_{op.name}") for op in OPS]   # (elementwise ops)
 
 
-def vjp_state(code, size):
+def vjp_state(code, size, inputs):
     """The record's STATE bits: NUMPY_VJP where backward runs op `code`'s
-    rule through NumPy (from NUMPY_FROM elements, as numpy_math)."""
-    return L.NUMPY_VJP if NUMPY_VJP[code] is not None and size >= NUMPY_FROM else 0
+    rule through NumPy (from NUMPY_FROM elements, as numpy_math), else
+    PARALLEL where it can run its parallel VJP kernel (PARALLEL_FROM)."""
+    if size < NUMPY_FROM:
+        return 0
+    if NUMPY_VJP[code] is not None:
+        return L.NUMPY_VJP
+    if size >= PARALLEL_FROM and PARALLEL_VJP[code] and all(x._data.size == size for x in inputs):
+        return L.PARALLEL
+    return 0
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)

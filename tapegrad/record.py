@@ -81,7 +81,7 @@ def _recorded(code, inputs, data, dt, k0, k1, ki, index=None, rg=True):
     value = data if data.flags.c_contiguous else np.ascontiguousarray(data)
     out = new(data, rg)
     out._slot = tape.record(code, slots[0], slots[1], slots[2], value, dt.code | (L.RG if rg else 0),
-                            k0, k1, ki, versions, eager.vjp_state(code, value.size))
+                            k0, k1, ki, versions, eager.vjp_state(code, value.size, inputs))
     if anomaly_mode.enabled:
         tape.stacks[out._slot] = traceback.format_stack()[:-2]
     out._tape = tape

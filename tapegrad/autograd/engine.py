@@ -94,8 +94,11 @@ class _Sweep:
         """Compile the entry points of the ops on this tape that have none."""
         ops = tape.rec_i[:tape.n_rec, L.OP]
         dts = tape.slot_i[tape.rec_i[:tape.n_rec, L.OUT], L.FLAGS] & 1
-        missing = ENTRIES[ops, dts] == 0
-        pairs = set(zip(ops[missing].tolist(), dts[missing].tolist()))
+        cols = np.where(tape.rec_i[:tape.n_rec, L.STATE] & L.PARALLEL, 2 + dts, dts)
+        pairs = set()
+        for c in (dts, cols):              # a PARALLEL record's serial entry too, for fallback
+            missing = ENTRIES[ops, c] == 0
+            pairs |= set(zip(ops[missing].tolist(), c[missing].tolist()))
         registry.compile_missing(ENTRIES, OPS, sorted(pairs))
 
     def _arena(self, code, size, fresh, zeroed):
