@@ -4,11 +4,11 @@ Kernels digest: 6208992fee9fd32c
 """
 from math import atan2, erf
 
-from numba import carray, prange
+from numba import carray
 from numpy import ceil, cos, exp, expm1, float64, floor, log, log10, log1p, log2, rint, sign, sin, sqrt, tan, tanh, trunc
 
 from .jit import jit
-from .memory import FRESH, bindex, cut, unpack
+from .memory import FRESH, bindex, unpack
 from .forward_reduce import cumsum_fwd, log_softmax_fwd, logsumexp_fwd, max_fwd, mean_fwd, min_fwd, nll_loss_fwd, norm_fwd, prod_fwd, softmax_fwd, sum_fwd, var_fwd
 from .linalg import linear_fwd, linear_vjp, matmul_fwd, matmul_vjp
 from .reduce import cumsum_vjp, expand_vjp, extreme_vjp, log_softmax_vjp, logsumexp_vjp, nll_vjp, norm_vjp, prod_vjp, softmax_vjp, var_vjp
@@ -1946,967 +1946,8 @@ def fwd_lerp_tensor(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
             Y[i] = a + c * (b - a)
 
 
-@jit(parallel=True)
-def pvjp_add(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_add(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_sub(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_sub(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_mul(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_mul(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_div(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_div(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_pow(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_pow(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_add_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_add_scalar(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_sub_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_sub_scalar(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_rsub_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_rsub_scalar(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_mul_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_mul_scalar(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_div_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_div_scalar(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_rdiv_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_rdiv_scalar(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_pow_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_pow_scalar(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_rpow_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_rpow_scalar(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_neg(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_neg(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_exp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_exp(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_log(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_log(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_sqrt(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_sqrt(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_sin(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_sin(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_cos(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_cos(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_tan(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_tan(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_tanh(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_tanh(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_sigmoid(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_sigmoid(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_relu(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_relu(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_abs(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_abs(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_clamp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_clamp(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_fill(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_fill(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_clone(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_clone(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_maximum(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_maximum(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_minimum(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_minimum(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_where(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_where(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_masked_fill(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_masked_fill(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_log1p(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_log1p(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_expm1(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_expm1(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_exp2(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_exp2(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_log2(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_log2(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_log10(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_log10(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_rsqrt(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_rsqrt(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_reciprocal(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_reciprocal(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_sign(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_sign(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_floor(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_floor(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_ceil(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_ceil(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_round(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_round(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_erf(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_erf(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_leaky_relu(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_leaky_relu(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_gelu(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_gelu(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_silu(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_silu(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_softplus(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_softplus(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_elu(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_elu(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_hardtanh(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_hardtanh(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_atan2(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_atan2(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_fmod(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_fmod(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_fmod_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_fmod_scalar(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_remainder(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_remainder(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_remainder_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_remainder_scalar(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_lerp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_lerp(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pvjp_lerp_tensor(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, fresh):
-    n = G.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        vjp_lerp_tensor(cut(G, lo, m), cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, cut(GA, lo, m), cut(GB, lo, m), cut(GC, lo, m), k0, k1, ki, sy, sa, sb, sc, fresh)
-
-
-@jit(parallel=True)
-def pfwd_add(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_add(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_sub(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_sub(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_mul(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_mul(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_div(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_div(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_pow(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_pow(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_add_scalar(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_add_scalar(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_sub_scalar(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_sub_scalar(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_rsub_scalar(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_rsub_scalar(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_mul_scalar(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_mul_scalar(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_div_scalar(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_div_scalar(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_rdiv_scalar(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_rdiv_scalar(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_pow_scalar(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_pow_scalar(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_rpow_scalar(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_rpow_scalar(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_neg(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_neg(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_exp(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_exp(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_log(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_log(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_sqrt(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_sqrt(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_sin(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_sin(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_cos(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_cos(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_tan(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_tan(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_tanh(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_tanh(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_sigmoid(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_sigmoid(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_relu(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_relu(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_abs(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_abs(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_clamp(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_clamp(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_fill(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_fill(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_clone(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_clone(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_maximum(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_maximum(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_minimum(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_minimum(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_where(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_where(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_masked_fill(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_masked_fill(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_log1p(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_log1p(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_expm1(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_expm1(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_exp2(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_exp2(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_log2(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_log2(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_log10(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_log10(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_rsqrt(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_rsqrt(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_reciprocal(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_reciprocal(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_floor(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_floor(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_ceil(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_ceil(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_round(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_round(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_erf(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_erf(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_leaky_relu(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_leaky_relu(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_gelu(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_gelu(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_silu(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_silu(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_softplus(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_softplus(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_elu(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_elu(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_hardtanh(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_hardtanh(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_atan2(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_atan2(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_lerp(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_lerp(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
-
-
-@jit(parallel=True)
-def pfwd_lerp_tensor(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
-    n = Y.size
-    for t in prange(16):
-        lo = n * t // 16
-        m = n * (t + 1) // 16 - lo
-        fwd_lerp_tensor(cut(Y, lo, m), cut(A, lo, m), cut(B, lo, m), cut(C, lo, m), I, k0, k1, ki, sy, sa, sb, sc)
+PARALLEL = ('add', 'sub', 'mul', 'div', 'pow', 'add_scalar', 'sub_scalar', 'rsub_scalar', 'mul_scalar', 'div_scalar', 'rdiv_scalar', 'pow_scalar', 'rpow_scalar', 'neg', 'exp', 'log', 'sqrt', 'sin', 'cos', 'tan', 'tanh', 'sigmoid', 'relu', 'abs', 'clamp', 'fill', 'clone', 'maximum', 'minimum', 'where', 'masked_fill', 'log1p', 'expm1', 'exp2', 'log2', 'log10', 'rsqrt', 'reciprocal', 'sign', 'floor', 'ceil', 'round', 'erf', 'leaky_relu', 'gelu', 'silu', 'softplus', 'elu', 'hardtanh', 'atan2', 'fmod', 'fmod_scalar', 'remainder', 'remainder_scalar', 'lerp', 'lerp_tensor')   # ops in parallel.py: entries
+PARALLEL_FWD = ('add', 'sub', 'mul', 'div', 'pow', 'add_scalar', 'sub_scalar', 'rsub_scalar', 'mul_scalar', 'div_scalar', 'rdiv_scalar', 'pow_scalar', 'rpow_scalar', 'neg', 'exp', 'log', 'sqrt', 'sin', 'cos', 'tan', 'tanh', 'sigmoid', 'relu', 'abs', 'clamp', 'fill', 'clone', 'maximum', 'minimum', 'where', 'masked_fill', 'log1p', 'expm1', 'exp2', 'log2', 'log10', 'rsqrt', 'reciprocal', 'floor', 'ceil', 'round', 'erf', 'leaky_relu', 'gelu', 'silu', 'softplus', 'elu', 'hardtanh', 'atan2', 'lerp', 'lerp_tensor')   # and forward entries
 
 
 @jit(inline="always")
@@ -3138,19 +2179,9 @@ def entry_add(like, p, f):
     vjp_add(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_add(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_add(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_add(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_add(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_add(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_add(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_sub(like, p, f):
@@ -3158,19 +2189,9 @@ def entry_sub(like, p, f):
     vjp_sub(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_sub(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_sub(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_sub(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_sub(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_sub(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_sub(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_mul(like, p, f):
@@ -3178,19 +2199,9 @@ def entry_mul(like, p, f):
     vjp_mul(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_mul(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_mul(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_mul(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_mul(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_mul(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_mul(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_div(like, p, f):
@@ -3198,19 +2209,9 @@ def entry_div(like, p, f):
     vjp_div(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_div(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_div(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_div(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_div(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_div(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_div(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_pow(like, p, f):
@@ -3218,19 +2219,9 @@ def entry_pow(like, p, f):
     vjp_pow(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_pow(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_pow(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_pow(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_pow(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_pow(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_pow(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_add_scalar(like, p, f):
@@ -3238,19 +2229,9 @@ def entry_add_scalar(like, p, f):
     vjp_add_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_add_scalar(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_add_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_add_scalar(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_add_scalar(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_add_scalar(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_add_scalar(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_sub_scalar(like, p, f):
@@ -3258,19 +2239,9 @@ def entry_sub_scalar(like, p, f):
     vjp_sub_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_sub_scalar(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_sub_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_sub_scalar(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_sub_scalar(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_sub_scalar(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_sub_scalar(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_rsub_scalar(like, p, f):
@@ -3278,19 +2249,9 @@ def entry_rsub_scalar(like, p, f):
     vjp_rsub_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_rsub_scalar(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_rsub_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_rsub_scalar(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_rsub_scalar(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_rsub_scalar(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_rsub_scalar(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_mul_scalar(like, p, f):
@@ -3298,19 +2259,9 @@ def entry_mul_scalar(like, p, f):
     vjp_mul_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_mul_scalar(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_mul_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_mul_scalar(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_mul_scalar(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_mul_scalar(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_mul_scalar(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_div_scalar(like, p, f):
@@ -3318,19 +2269,9 @@ def entry_div_scalar(like, p, f):
     vjp_div_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_div_scalar(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_div_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_div_scalar(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_div_scalar(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_div_scalar(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_div_scalar(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_rdiv_scalar(like, p, f):
@@ -3338,19 +2279,9 @@ def entry_rdiv_scalar(like, p, f):
     vjp_rdiv_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_rdiv_scalar(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_rdiv_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_rdiv_scalar(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_rdiv_scalar(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_rdiv_scalar(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_rdiv_scalar(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_pow_scalar(like, p, f):
@@ -3358,19 +2289,9 @@ def entry_pow_scalar(like, p, f):
     vjp_pow_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_pow_scalar(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_pow_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_pow_scalar(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_pow_scalar(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_pow_scalar(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_pow_scalar(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_rpow_scalar(like, p, f):
@@ -3378,19 +2299,9 @@ def entry_rpow_scalar(like, p, f):
     vjp_rpow_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_rpow_scalar(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_rpow_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_rpow_scalar(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_rpow_scalar(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_rpow_scalar(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_rpow_scalar(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_neg(like, p, f):
@@ -3398,19 +2309,9 @@ def entry_neg(like, p, f):
     vjp_neg(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_neg(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_neg(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_neg(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_neg(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_neg(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_neg(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_exp(like, p, f):
@@ -3418,19 +2319,9 @@ def entry_exp(like, p, f):
     vjp_exp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_exp(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_exp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_exp(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_exp(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_exp(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_exp(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_log(like, p, f):
@@ -3438,19 +2329,9 @@ def entry_log(like, p, f):
     vjp_log(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_log(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_log(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_log(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_log(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_log(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_log(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_sqrt(like, p, f):
@@ -3458,19 +2339,9 @@ def entry_sqrt(like, p, f):
     vjp_sqrt(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_sqrt(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_sqrt(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_sqrt(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_sqrt(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_sqrt(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_sqrt(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_sin(like, p, f):
@@ -3478,19 +2349,9 @@ def entry_sin(like, p, f):
     vjp_sin(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_sin(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_sin(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_sin(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_sin(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_sin(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_sin(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_cos(like, p, f):
@@ -3498,19 +2359,9 @@ def entry_cos(like, p, f):
     vjp_cos(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_cos(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_cos(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_cos(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_cos(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_cos(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_cos(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_tan(like, p, f):
@@ -3518,19 +2369,9 @@ def entry_tan(like, p, f):
     vjp_tan(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_tan(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_tan(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_tan(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_tan(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_tan(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_tan(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_tanh(like, p, f):
@@ -3538,19 +2379,9 @@ def entry_tanh(like, p, f):
     vjp_tanh(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_tanh(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_tanh(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_tanh(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_tanh(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_tanh(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_tanh(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_sigmoid(like, p, f):
@@ -3558,19 +2389,9 @@ def entry_sigmoid(like, p, f):
     vjp_sigmoid(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_sigmoid(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_sigmoid(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_sigmoid(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_sigmoid(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_sigmoid(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_sigmoid(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_relu(like, p, f):
@@ -3578,19 +2399,9 @@ def entry_relu(like, p, f):
     vjp_relu(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_relu(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_relu(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_relu(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_relu(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_relu(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_relu(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_abs(like, p, f):
@@ -3598,19 +2409,9 @@ def entry_abs(like, p, f):
     vjp_abs(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_abs(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_abs(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_abs(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_abs(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_abs(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_abs(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_clamp(like, p, f):
@@ -3618,19 +2419,9 @@ def entry_clamp(like, p, f):
     vjp_clamp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_clamp(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_clamp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_clamp(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_clamp(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_clamp(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_clamp(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_fill(like, p, f):
@@ -3638,19 +2429,9 @@ def entry_fill(like, p, f):
     vjp_fill(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_fill(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_fill(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_fill(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_fill(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_fill(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_fill(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_clone(like, p, f):
@@ -3658,19 +2439,9 @@ def entry_clone(like, p, f):
     vjp_clone(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_clone(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_clone(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_clone(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_clone(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_clone(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_clone(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_maximum(like, p, f):
@@ -3678,19 +2449,9 @@ def entry_maximum(like, p, f):
     vjp_maximum(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_maximum(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_maximum(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_maximum(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_maximum(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_maximum(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_maximum(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_minimum(like, p, f):
@@ -3698,19 +2459,9 @@ def entry_minimum(like, p, f):
     vjp_minimum(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_minimum(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_minimum(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_minimum(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_minimum(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_minimum(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_minimum(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_where(like, p, f):
@@ -3718,19 +2469,9 @@ def entry_where(like, p, f):
     vjp_where(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_where(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_where(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_where(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_where(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_where(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_where(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_masked_fill(like, p, f):
@@ -3738,19 +2479,9 @@ def entry_masked_fill(like, p, f):
     vjp_masked_fill(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_masked_fill(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_masked_fill(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_masked_fill(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_masked_fill(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_masked_fill(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_masked_fill(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_log1p(like, p, f):
@@ -3758,19 +2489,9 @@ def entry_log1p(like, p, f):
     vjp_log1p(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_log1p(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_log1p(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_log1p(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_log1p(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_log1p(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_log1p(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_expm1(like, p, f):
@@ -3778,19 +2499,9 @@ def entry_expm1(like, p, f):
     vjp_expm1(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_expm1(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_expm1(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_expm1(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_expm1(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_expm1(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_expm1(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_exp2(like, p, f):
@@ -3798,19 +2509,9 @@ def entry_exp2(like, p, f):
     vjp_exp2(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_exp2(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_exp2(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_exp2(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_exp2(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_exp2(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_exp2(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_log2(like, p, f):
@@ -3818,19 +2519,9 @@ def entry_log2(like, p, f):
     vjp_log2(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_log2(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_log2(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_log2(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_log2(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_log2(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_log2(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_log10(like, p, f):
@@ -3838,19 +2529,9 @@ def entry_log10(like, p, f):
     vjp_log10(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_log10(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_log10(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_log10(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_log10(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_log10(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_log10(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_rsqrt(like, p, f):
@@ -3858,19 +2539,9 @@ def entry_rsqrt(like, p, f):
     vjp_rsqrt(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_rsqrt(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_rsqrt(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_rsqrt(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_rsqrt(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_rsqrt(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_rsqrt(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_reciprocal(like, p, f):
@@ -3878,19 +2549,9 @@ def entry_reciprocal(like, p, f):
     vjp_reciprocal(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_reciprocal(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_reciprocal(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_reciprocal(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_reciprocal(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_reciprocal(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_reciprocal(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_sign(like, p, f):
@@ -3898,19 +2559,9 @@ def entry_sign(like, p, f):
     vjp_sign(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_sign(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_sign(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def entry_floor(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     vjp_floor(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
-def pentry_floor(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_floor(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
 def fentry_floor(like, p, f):
@@ -3918,19 +2569,9 @@ def fentry_floor(like, p, f):
     fwd_floor(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
-def pfentry_floor(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_floor(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
 def entry_ceil(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     vjp_ceil(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
-def pentry_ceil(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_ceil(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
 def fentry_ceil(like, p, f):
@@ -3938,19 +2579,9 @@ def fentry_ceil(like, p, f):
     fwd_ceil(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
-def pfentry_ceil(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_ceil(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
 def entry_round(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     vjp_round(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
-def pentry_round(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_round(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
 def fentry_round(like, p, f):
@@ -3958,19 +2589,9 @@ def fentry_round(like, p, f):
     fwd_round(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
-def pfentry_round(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_round(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
 def entry_erf(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     vjp_erf(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
-def pentry_erf(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_erf(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
 def fentry_erf(like, p, f):
@@ -3978,19 +2599,9 @@ def fentry_erf(like, p, f):
     fwd_erf(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
-def pfentry_erf(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_erf(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
 def entry_leaky_relu(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     vjp_leaky_relu(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
-def pentry_leaky_relu(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_leaky_relu(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
 def fentry_leaky_relu(like, p, f):
@@ -3998,19 +2609,9 @@ def fentry_leaky_relu(like, p, f):
     fwd_leaky_relu(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
-def pfentry_leaky_relu(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_leaky_relu(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
 def entry_gelu(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     vjp_gelu(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
-def pentry_gelu(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_gelu(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
 def fentry_gelu(like, p, f):
@@ -4018,19 +2619,9 @@ def fentry_gelu(like, p, f):
     fwd_gelu(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
-def pfentry_gelu(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_gelu(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
 def entry_silu(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     vjp_silu(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
-def pentry_silu(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_silu(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
 def fentry_silu(like, p, f):
@@ -4038,19 +2629,9 @@ def fentry_silu(like, p, f):
     fwd_silu(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
-def pfentry_silu(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_silu(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
 def entry_softplus(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     vjp_softplus(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
-def pentry_softplus(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_softplus(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
 def fentry_softplus(like, p, f):
@@ -4058,19 +2639,9 @@ def fentry_softplus(like, p, f):
     fwd_softplus(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
-def pfentry_softplus(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_softplus(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
 def entry_elu(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     vjp_elu(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
-def pentry_elu(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_elu(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
 def fentry_elu(like, p, f):
@@ -4078,19 +2649,9 @@ def fentry_elu(like, p, f):
     fwd_elu(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
-def pfentry_elu(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_elu(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
 def entry_hardtanh(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     vjp_hardtanh(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
-def pentry_hardtanh(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_hardtanh(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
 def fentry_hardtanh(like, p, f):
@@ -4098,19 +2659,9 @@ def fentry_hardtanh(like, p, f):
     fwd_hardtanh(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
-def pfentry_hardtanh(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_hardtanh(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
 def entry_atan2(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     vjp_atan2(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
-def pentry_atan2(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_atan2(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
 def fentry_atan2(like, p, f):
@@ -4118,19 +2669,9 @@ def fentry_atan2(like, p, f):
     fwd_atan2(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
-def pfentry_atan2(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_atan2(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
 def entry_fmod(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     vjp_fmod(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
-def pentry_fmod(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_fmod(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
 def entry_fmod_scalar(like, p, f):
@@ -4138,19 +2679,9 @@ def entry_fmod_scalar(like, p, f):
     vjp_fmod_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_fmod_scalar(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_fmod_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def entry_remainder(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     vjp_remainder(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
-def pentry_remainder(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_remainder(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
 def entry_remainder_scalar(like, p, f):
@@ -4158,19 +2689,9 @@ def entry_remainder_scalar(like, p, f):
     vjp_remainder_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_remainder_scalar(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_remainder_scalar(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def entry_lerp(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     vjp_lerp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
-def pentry_lerp(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_lerp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
 def fentry_lerp(like, p, f):
@@ -4178,29 +2699,14 @@ def fentry_lerp(like, p, f):
     fwd_lerp(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
-def pfentry_lerp(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_lerp(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
 def entry_lerp_tensor(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     vjp_lerp_tensor(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
 
 
-def pentry_lerp_tensor(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pvjp_lerp_tensor(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc, p[FRESH])
-
-
 def fentry_lerp_tensor(like, p, f):
     G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
     fwd_lerp_tensor(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
-
-
-def pfentry_lerp_tensor(like, p, f):
-    G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc = unpack(carray(like, (0,)), p, f)
-    pfwd_lerp_tensor(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc)
 
 
 def entry_sum(like, p, f):

@@ -8,10 +8,10 @@ it differentiates. The entries are Numba cfuncs cached on disk like every
 other kernel.
 
 Columns 2 and 3 of a table hold an elementwise op's parallel entries
-(pentry_NAME, pfentry_NAME: the same kernel run on blocks of elements, one
-block per thread at a time), for records with the PARALLEL bit; 1 there
-means "none: use the serial one" (ops without one, a machine where
-parallel kernels cannot run safely, a forked child).
+(kernels/parallel.py's pentry_NAME, pfentry_NAME: the same kernel run on
+blocks of elements spread over the threads), for records with the
+PARALLEL bit; 1 there means "none: use the serial one" (ops without one,
+a machine where parallel kernels cannot run safely, a forked child).
 """
 import os
 
@@ -39,7 +39,7 @@ def table(ops, kind="entry"):
     for code, op in enumerate(ops):
         if not hasattr(interpreter, f"{kind}_{op.name}"):
             t[code, :2] = 1
-        if not hasattr(interpreter, f"p{kind}_{op.name}"):
+        if op.name not in (interpreter.PARALLEL if kind == "entry" else interpreter.PARALLEL_FWD):
             t[code, 2:] = 1
     _tables.append(t)
     return t
@@ -60,9 +60,12 @@ def compile_missing(entries, ops, pairs, kind="entry"):
                 continue
             key = (kind, code, col)
             if key not in _compiled:
-                name = f"{'p' if col >= 2 else ''}{kind}_{ops[code].name}"
-                _compiled[key] = cfunc(_SIGNATURES[col % 2], cache=True,
-                                       error_model="numpy")(getattr(interpreter, name))
+                if col >= 2:
+                    from . import parallel       # only a large array imports it
+                    fn = getattr(parallel, f"p{kind}_{ops[code].name}")
+                else:
+                    fn = getattr(interpreter, f"{kind}_{ops[code].name}")
+                _compiled[key] = cfunc(_SIGNATURES[col % 2], cache=True, error_model="numpy")(fn)
             entries[code, col] = _compiled[key].address
 
 

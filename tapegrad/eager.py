@@ -228,7 +228,7 @@ def _evaluate(node, operands, temporaries):
 
 
 NUMPY_VJP = [_numpy_vjp(op) for op in OPS]
-PARALLEL_VJP = [hasattr(interpreter, f"pentry_{op.name}") for op in OPS]   # (elementwise ops)
+PARALLEL_VJP = [op.name in interpreter.PARALLEL for op in OPS]     # (elementwise ops)
 
 
 def vjp_state(code, size, inputs):

@@ -11,6 +11,11 @@ def test_interpreter_is_up_to_date():
         "kernels/interpreter.py is stale: run python -m tapegrad.kernels.generate"
 
 
+def test_parallel_kernels_are_up_to_date():
+    assert (generate.HERE / "parallel.py").read_text() == generate.parallel_source(), \
+        "kernels/parallel.py is stale: run python -m tapegrad.kernels.generate"
+
+
 def test_digests_are_up_to_date():
     for name in generate.DIGESTED:
         assert (generate.HERE / name).read_text() == generate.with_digest(name), \

@@ -347,7 +347,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 def warmup(dtypes=None):
     """Compile every kernel now (or load it from the on-disk cache), for
-    programs that want no pause at their first backward."""
+    programs that want no pause at their first backward. Not the parallel
+    kernels of arrays from eager.PARALLEL_FROM elements: some hundred of
+    them, each compiles at its op's first such array."""
     from .. import dtypes as D
     from ..creation import ones
     codes = [d.code for d in (dtypes or (D.float32, D.float64))]
