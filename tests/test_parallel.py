@@ -36,13 +36,12 @@ def _run(lib, dtype, fn, a, b):
     return out, x.grad, y.grad
 
 
-# x * x feeds the same gradient twice: the first write, then an add
-CASES = {"mul": lambda x, y: x * y, "same input twice": lambda x, y: x * x + y,
-         "sub": lambda x, y: x - y, "tanh": lambda x, y: (x + y).tanh(),
-         "scalar": lambda x, y: (x * 0.5 - y) / 3.0}
+# x * x feeds the same gradient twice: the first write, then an add. Few
+# ops: each parallel kernel compiles once per dtype, a few seconds each.
+CASES = {"mul": lambda x, y: x * y, "same input twice": lambda x, y: x * x * y,
+         "unary": lambda x, y: (x * y).tanh(), "scalar": lambda x, y: x * 0.5 * y}
 
 
-# float64 in two cases only: each kernel compiles once per dtype
 @pytest.mark.parametrize("case,dtype", [(case, "float32") for case in CASES]
                          + [("mul", "float64"), ("same input twice", "float64")])
 def test_parallel_kernels_give_the_serial_bits_and_torchs_values(case, dtype, parallel_from_small,
@@ -58,9 +57,24 @@ def test_parallel_kernels_give_the_serial_bits_and_torchs_values(case, dtype, pa
     for got, want in zip((out, ga, gb), serial):
         assert np.array_equal(got.detach().numpy(), want.detach().numpy())
     ref = _run(pt, getattr(pt, dtype), CASES[case], a, b)
-    tol = 1e-6 if dtype == "float32" else 1e-13
+    tol = 1e-5 if dtype == "float32" else 1e-13     # (float32: 1 - tanh^2 near saturation)
     for got, want in zip((out, ga, gb), ref):
         np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=tol, atol=tol)
+
+
+def test_replay_runs_the_serial_forwards_to_the_same_bits(parallel_from_small):
+    """Eager ran the parallel forwards, replay runs the serial ones."""
+    w = torch.tensor(np.linspace(-1, 1, N, dtype=np.float32), requires_grad=True)
+
+    def grad_of(x):
+        w.grad = None
+        CASES["unary"](x, w).sum().backward()
+        return w.grad
+    replayed = torch.replay(grad_of)
+    for seed in range(3):
+        x = torch.tensor(np.random.default_rng(seed).normal(size=N).astype(np.float32))
+        assert np.array_equal(replayed(x).numpy(), grad_of(x).numpy())
+    assert replayed.replay_stats["replays"] == 2
 
 
 def test_broadcast_and_reductions_stay_serial(parallel_from_small):

@@ -315,19 +315,11 @@ def test_changed_target_count_is_checked():
     assert fast.replay_stats["fallbacks"] == 2
 
 
-@pytest.mark.parametrize("parallel", [False, True])
-def test_large_arrays_replay_numpys_vector_math_bitwise(parallel, monkeypatch):
+def test_large_arrays_replay_numpys_vector_math_bitwise():
     """From eager.NUMPY_FROM elements on, transcendental ops run NumPy's
-    SIMD loops eagerly, and replay runs those records through NumPy too.
-    With parallel kernels from there on (eager.PARALLEL_FROM), eager runs
-    the same-size ones in blocks over the threads, replay the serial
-    forward kernels: the same bits."""
+    SIMD loops eagerly, and replay runs those records through NumPy too."""
     from tapegrad import eager
-    if parallel:
-        monkeypatch.setattr(eager, "PARALLEL_FROM", eager.NUMPY_FROM)
     w = torch.tensor(np.linspace(-1, 1, eager.NUMPY_FROM + 3, dtype=np.float32), requires_grad=True)
-    ww = w * w
-    assert bool(ww._tape.rec_i[ww._tape.slot_i[ww._slot, L.REC], L.STATE] & L.PARALLEL) == parallel
 
     def step(x):
         w.grad = None
