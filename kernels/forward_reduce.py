@@ -1,6 +1,7 @@
 """Forward kernels of reductions, for the eager forward and the replay sweep
 alike, so both give bitwise the same values. One signature for all:
-(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc); Y is overwritten.
+(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc); Y is overwritten. (Beside
+nll_loss_fwd, nll_targets is Python's check of its targets, not an op.)
 
 Reductions over the dims in bitmask ki send element i of A to
 Y[rindex(i, sa, ki)]: the KEEPDIM bit (1 << 40) lies beyond any dim rindex

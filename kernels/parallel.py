@@ -3,7 +3,7 @@
 The elementwise kernels of interpreter.py run on blocks of elements
 spread over Numba's threads (registry.py imports this on first use).
 
-Kernels digest: 6208992fee9fd32c
+Kernels digest: c5213b30ac1413b3
 """
 from numba import carray, prange
 

@@ -41,7 +41,7 @@ TO_COPY, FUNCTION = CODE["to_copy"], CODE["function"]   # the ops run() handles 
 
 # Rewritten by generate.py: a changed digest invalidates this file's cache
 # when code it inlines from other kernel files changes.
-KERNELS_DIGEST = "6208992fee9fd32c"
+KERNELS_DIGEST = "c5213b30ac1413b3"
 
 
 @jit

@@ -43,13 +43,12 @@ class SGD(Optimizer):
                 c = scalars.get(pf.dtype)
                 if c is None:
                     t = pf.dtype.type
-                    c = scalars[pf.dtype] = (t(-lr), t(wd), t(momentum), t(1 - dampening),
-                                             empty(pf.dtype))
+                    c = scalars[pf.dtype] = (t(-lr), t(wd), t(momentum), t(1 - dampening))
                 buf = self.state[p].get("momentum_buffer") if use_momentum else None
                 first = use_momentum and buf is None
                 if first:
                     buf = zeros_state(p)
-                bf = flat(buf) if use_momentum else c[4]
+                bf = flat(buf) if use_momentum else empty(pf.dtype)
                 K.sgd(pf, read(grad), bf, c[0], maximize, wd != 0, c[1], use_momentum, first,
                       c[2], c[3], nesterov)
                 put_back(p, pf)
