@@ -134,8 +134,9 @@ def _scalar_fwd():
 def _scalar_vjp():
     """All elementwise derivative rules in one function of the op code, on
     values of the dtype (as vjp_NAME computes them), widened to float64:
-    replay's backward runs a record of one-element values through it."""
-    out = ['@jit(inline="always")', "def scalar_vjp(op, g, a, b, c, y, k0, k1):"]
+    the sweep runs a record of one-element values through it. Not inlined
+    into its caller by Numba: that took seconds more to compile."""
+    out = ["@jit", "def scalar_vjp(op, g, a, b, c, y, k0, k1):"]
     for code, op in enumerate(OPS):
         if isinstance(op.vjp, tuple):
             rules = [f"float64({e})" for e in op.vjp] + ["0.0"] * (3 - len(op.vjp))

@@ -3,7 +3,7 @@
 The elementwise kernels of interpreter.py run on blocks of elements
 spread over Numba's threads (registry.py imports this on first use).
 
-Kernels digest: c5213b30ac1413b3
+Kernels digest: 277382fce9a0114a
 """
 from numba import carray, prange
 

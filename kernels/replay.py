@@ -1,26 +1,24 @@
 """The forward interpreter of replay (tapegrad/replay.py): one compiled
 sweep runs a recorded stretch of the tape forward again, each record through
 its op's compiled forward entry point, the same kernel eager code ran; a
-record of one-element values of an elementwise op runs inline instead
-(interpreter.scalar_fwd, the same float64 arithmetic). Both sweeps run a
-record inline when replay marked it INLINE: an elementwise op on values of
-one element (tapegrad/replay.py marks them once per recording)."""
+record replay marked INLINE (an elementwise op on values of one element,
+marked once per recording) runs inline instead (interpreter.scalar_fwd, the
+same float64 arithmetic). Backward is the normal sweep (kernels/sweep.py)."""
 import numpy as np
 
 from ..optable import CODE
 from . import memory as M
 from .jit import jit
 from . import interpreter as K      # (by module: generate.py imports this file before writing it)
-from .layout import (A, ADDR, B, C, DTYPE_MASK, FLAGS, FREED, INLINE, NUMPY, OUT, OP,
-                     STATE)
+from .layout import A, ADDR, B, C, DTYPE_MASK, FLAGS, INLINE, NUMPY, OUT, OP, STATE
 from .memory import call_entry, part, part_at, slot_view
-from .sweep import pack_values, stops, vjp
+from .sweep import pack_values
 
 TO_COPY = CODE["to_copy"]
 
 # Rewritten by generate.py: a changed digest invalidates this file's cache
 # when code it inlines from other kernel files changes.
-KERNELS_DIGEST = "c5213b30ac1413b3"
+KERNELS_DIGEST = "277382fce9a0114a"
 
 
 @jit
@@ -30,7 +28,7 @@ def forward(start, stop, rec_i, rec_f, rec_k, slot_i, shapes, fentries):
     p = np.zeros(M.ARGS, np.int64)
     f = np.zeros(2)
     dtypes32, dtypes64 = np.zeros(0, np.float32), np.zeros(0)
-    z32, z64 = part(dtypes32, 0, 0), part(dtypes64, 0, 0)   # the dtypes (views: see backward)
+    z32, z64 = part(dtypes32, 0, 0), part(dtypes64, 0, 0)   # the dtypes (views: no reference count)
     for r in range(start, stop):
         o = rec_i[r, OUT]
         dt = min(slot_i[o, FLAGS] & DTYPE_MASK, 1)    # int64 (index) copies move 8 bytes too
@@ -55,58 +53,6 @@ def forward(start, stop, rec_i, rec_f, rec_k, slot_i, shapes, fentries):
         pack_values(r, p, f, rec_i, rec_f, rec_k, slot_i, shapes)
         call_entry(fentries[op, dt], 0, p.ctypes.data, f.ctypes.data)
     return -1
-
-
-@jit
-def backward(start, until, hooks_done, retain, rec_i, rec_f, rec_k, slot_i, shapes, entries, writes,
-             goff, ready, g32, g64):
-    """sweep.run for a replayed step: the same, but a record of one-element
-    values of an elementwise op runs inline (interpreter.scalar_vjp, the
-    arithmetic of its VJP kernel) instead of through its entry point. The
-    inline path adds: its arena comes zeroed, every slot ready."""
-    p = np.zeros(M.ARGS, np.int64)
-    f = np.zeros(2)
-    # views without a reference count (memory.part): the inline path uses
-    # them per record, where counting would cost more than its arithmetic
-    zeros32, zeros64 = np.zeros(1, np.float32), np.zeros(1)
-    z32, z64 = part(zeros32, 0, 1), part(zeros64, 0, 1)   # the dtypes, and their zero
-    a32, a64 = part(g32, 0, g32.size), part(g64, 0, g64.size)
-    for r in range(start, until - 1, -1):
-        o = rec_i[r, OUT]
-        if goff[o] < 0:
-            continue
-        if stops(r, o, hooks_done, rec_i, slot_i):
-            return r
-        op = rec_i[r, OP]
-        if rec_i[r, STATE] & INLINE:
-            if slot_i[o, FLAGS] & DTYPE_MASK == 0:
-                _scalar_vjp(r, op, z32, a32, rec_i, rec_f, slot_i, goff)
-            else:
-                _scalar_vjp(r, op, z64, a64, rec_i, rec_f, slot_i, goff)
-        else:
-            vjp(r, o, p, f, rec_i, rec_f, rec_k, slot_i, shapes, entries, writes, goff, ready, g32,
-                g64)
-        if not retain:
-            rec_i[r, STATE] |= FREED
-    return -1
-
-
-@jit(inline="always")
-def _scalar_vjp(r, op, z, arena, rec_i, rec_f, slot_i, goff):
-    a, b, c, o = rec_i[r, A], rec_i[r, B], rec_i[r, C], rec_i[r, OUT]
-    ga, gb, gc = K.scalar_vjp(op, arena[goff[o]], _value(z, slot_i, a), _value(z, slot_i, b),
-                            _value(z, slot_i, c), _value(z, slot_i, o), rec_f[r, 0], rec_f[r, 1])
-    for s, g in ((a, ga), (b, gb), (c, gc)):
-        if s >= 0 and goff[s] >= 0:
-            arena[goff[s]] = arena[goff[s]] + g
-
-
-@jit(inline="always")
-def _value(z, slot_i, s):
-    """Slot s's one value, of the dtype of z (one zero); z[0] if absent."""
-    if s < 0:
-        return z[0]
-    return part_at(z, slot_i[s, ADDR], 1)[0]
 
 
 @jit(inline="always")

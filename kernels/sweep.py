@@ -1,22 +1,32 @@
 """The reverse interpreter: one compiled sweep over the tape per backward.
 
-plan() walks the records from the newest root back to the start, marks the
-ones the roots depend on and gives every slot that needs a gradient an
-offset in the gradient arena of its dtype; it changes nothing else, so an
-error found there (a freed record, a saved value changed in place) leaves
-the tape as it was. run() then sweeps those records in reverse. Records of
-unrelated graphs cost one comparison each.
+plan() walks the records from the newest root back, marks the ones the
+roots depend on and gives every slot that needs a gradient an offset in the
+gradient arena of its dtype; it changes nothing else, so an error found
+there (a freed record, a saved value changed in place) leaves the tape as
+it was. It stops below the oldest record that made one of the inputs it
+passed, so dead graphs still on the tape cost nothing. run() then sweeps
+those records in reverse; records of unrelated graphs in between cost one
+comparison each.
 
 Each record's VJP runs through its op's compiled entry point, called by
 address (kernels/registry.py): the sweep itself stays small to compile.
+A record of an elementwise op on one-element values (a graph of scalars)
+runs inline instead (one_element, one): interpreter.scalar_vjp, its
+kernel's arithmetic, costs less than packing the argument block.
+
+Both loops see their tables through views without a reference count
+(memory.bare): an array handed to a function per record, inlined or not,
+is counted up and down each time, and those atomic increments were most
+of the sweep's time.
 
 The arena is not zeroed ahead: ready[s] is 0 while slot s needs a gradient
-that nothing has written yet. An elementwise op's kernel writes such a
-gradient (its bit in the argument block's FRESH word) instead of adding to
-it, which saves the zeroing pass; before any other kernel, the sweep zeroes
-the ones it will add to. Every record writes each input it is given a
-gradient for (Python's stops through engine._Sweep.grad), so a record's
-own output gradient is always written by the time it runs.
+that nothing has written yet (plan sets it). An elementwise op's kernel
+writes such a gradient (its bit in the argument block's FRESH word) instead
+of adding to it, which saves the zeroing pass; before any other kernel, the
+sweep zeroes the ones it will add to. Every record writes each input it is
+given a gradient for (Python's stops through engine._Sweep.grad), so a
+record's own output gradient is always written by the time it runs.
 run() returns to Python only where the user asked for Python: before the
 record that produced a tensor with hooks, and at a custom Function's
 record; Python does that part and calls run() again to resume. It also
@@ -30,84 +40,106 @@ import numpy as np
 from ..optable import CODE
 from . import memory as M
 from .jit import jit
+from . import interpreter as K      # (by module: generate.py imports this file before writing it)
 from .layout import (ADDR, A, B, C, DTYPE_MASK, FLAGS, FREED, HOOK, NUMEL, NUMPY_VJP, OP,
                      OUT, PARALLEL, RG, SAVES_A, SAVES_B, SAVES_C, SAVES_Y, REC, SHAPE, STATE,
                      VC_ADDR, VC_SEEN, VER_A, VER_B, VER_C, WANTS)
-from .memory import call_entry, counter, part, slot_view
+from .memory import bare, call_entry, counter, part, part_at, slot_view
 from .reduce import add_cast
 
 _INDEX = np.zeros(0, np.int64)     # the dtype of index maps (slot c of take ops)
+_FLOAT32, _FLOAT64 = np.zeros(0, np.float32), np.zeros(0)     # the dtypes, for views
 TO_COPY, FUNCTION = CODE["to_copy"], CODE["function"]   # the ops run() handles itself
 
 # Rewritten by generate.py: a changed digest invalidates this file's cache
 # when code it inlines from other kernel files changes.
-KERNELS_DIGEST = "c5213b30ac1413b3"
+KERNELS_DIGEST = "277382fce9a0114a"
 
 
-@jit
-def _need(s, slot_i, shapes, goff, sizes, wanted, n_wanted):
-    """Give slot s a gradient offset if it requires grad and has none yet."""
+@jit(inline="always")
+def _need(s, slot_i, shapes, goff, ready, wanted, n32, n64, n_wanted):
+    """Give slot s a gradient offset (not written yet) if it requires grad
+    and has none yet. Returns the arena sizes and the count of slots in
+    `wanted`, updated."""
     if s < 0 or not slot_i[s, FLAGS] & RG or goff[s] >= 0:
-        return n_wanted
-    dt = slot_i[s, FLAGS] & DTYPE_MASK
-    goff[s] = sizes[dt]
-    sizes[dt] += shapes[slot_i[s, SHAPE], NUMEL]
+        return n32, n64, n_wanted
+    ready[s] = 0
+    n = shapes[slot_i[s, SHAPE], NUMEL]
+    if slot_i[s, FLAGS] & DTYPE_MASK == 0:
+        goff[s] = n32
+        n32 += n
+    else:
+        goff[s] = n64
+        n64 += n
     if slot_i[s, FLAGS] & WANTS:
         wanted[n_wanted] = s
         n_wanted += 1
-    return n_wanted
+    return n32, n64, n_wanted
 
 
 @jit
-def plan(roots, rec_i, slot_i, shapes, saves, entries, goff, wanted):
+def plan(roots, rec_i, slot_i, shapes, saves, entries, writes, goff, ready, wanted):
     """Returns (float32 arena size, float64 arena size, number of slots put
-    in `wanted`, bad record or -1, bad slot or -1, entries missing): a bad
-    record was freed by an earlier backward (bad slot -1) or reads a saved
-    value (bad slot) that was changed in place; a missing entry point must
-    be compiled (registry.compile_missing) before run()."""
-    start = -1
+    in `wanted`, lowest record to sweep, bad record or -1, bad slot or -1,
+    entries missing): a bad record was freed by an earlier backward (bad
+    slot -1) or reads a saved value (bad slot) that was changed in place; a
+    missing entry point must be compiled (registry.compile_missing) before
+    run(), but for records run() takes inline (one_element). goff covers
+    every slot; ready (see above) is set for the slots given an offset. The walk stops below the oldest record that made an input
+    it passed: older records (dead graphs still on the tape among them)
+    cannot need a gradient."""
+    rec_i, slot_i, shapes, saves, entries = bare(rec_i), bare(slot_i), bare(shapes), bare(saves), \
+        bare(entries)
+    writes, goff, ready, wanted = bare(writes), bare(goff), bare(ready), bare(wanted)
+    goff[:] = -1
+    start, lowest = -1, len(rec_i)
     for root in roots:
         start = max(start, slot_i[root, REC])
-    for r in range(start + 1):
-        for col in (A, B, C, OUT):
-            if rec_i[r, col] >= 0:
-                goff[rec_i[r, col]] = -1
-        if rec_i[r, OP] == FUNCTION:
-            for s in slot_view(_INDEX, slot_i, shapes, rec_i[r, C]):
-                if s >= 0:
-                    goff[s] = -1
+        lowest = min(lowest, slot_i[root, REC])
+    n32, n64, n_wanted, missing = 0, 0, 0, 0
     for root in roots:
-        goff[root] = -1
-    sizes = np.zeros(2, np.int64)
-    n_wanted, missing = 0, 0
-    for root in roots:
-        n_wanted = _need(root, slot_i, shapes, goff, sizes, wanted, n_wanted)
+        n32, n64, n_wanted = _need(root, slot_i, shapes, goff, ready, wanted, n32, n64, n_wanted)
     for r in range(start, -1, -1):
-        if goff[rec_i[r, OUT]] < 0:
+        if r < lowest:
+            return n32, n64, n_wanted, r + 1, -1, -1, missing
+        o = rec_i[r, OUT]
+        if goff[o] < 0:
             continue
         op = rec_i[r, OP]
         mask = saves[op]
         if rec_i[r, STATE] & FREED and mask:
-            return sizes[0], sizes[1], n_wanted, r, -1, missing
+            return n32, n64, n_wanted, r, r, -1, missing
         if mask & SAVES_A and _changed(slot_i, rec_i[r, A], rec_i[r, VER_A]):
-            return sizes[0], sizes[1], n_wanted, r, rec_i[r, A], missing
+            return n32, n64, n_wanted, r, r, rec_i[r, A], missing
         if mask & SAVES_B and _changed(slot_i, rec_i[r, B], rec_i[r, VER_B]):
-            return sizes[0], sizes[1], n_wanted, r, rec_i[r, B], missing
+            return n32, n64, n_wanted, r, r, rec_i[r, B], missing
         if mask & SAVES_C and _changed(slot_i, rec_i[r, C], rec_i[r, VER_C]):
-            return sizes[0], sizes[1], n_wanted, r, rec_i[r, C], missing
-        o = rec_i[r, OUT]
+            return n32, n64, n_wanted, r, r, rec_i[r, C], missing
         if mask & SAVES_Y and _changed(slot_i, o, slot_i[o, VC_SEEN]):
-            return sizes[0], sizes[1], n_wanted, r, o, missing
+            return n32, n64, n_wanted, r, r, o, missing
         dt = slot_i[o, FLAGS] & DTYPE_MASK & 1
-        if entries[op, dt] == 0 or rec_i[r, STATE] & PARALLEL and entries[op, 2 + dt] == 0:
+        if (entries[op, dt] == 0 or rec_i[r, STATE] & PARALLEL and entries[op, 2 + dt] == 0) \
+                and not one_element(op, o, writes, slot_i, shapes):
             missing += 1
         if op == FUNCTION:
             for s in slot_view(_INDEX, slot_i, shapes, rec_i[r, C]):
-                n_wanted = _need(s, slot_i, shapes, goff, sizes, wanted, n_wanted)
+                lowest = _older(s, slot_i, lowest)
+                n32, n64, n_wanted = _need(s, slot_i, shapes, goff, ready, wanted, n32, n64,
+                                           n_wanted)
         else:
             for col in (A, B, C):
-                n_wanted = _need(rec_i[r, col], slot_i, shapes, goff, sizes, wanted, n_wanted)
-    return sizes[0], sizes[1], n_wanted, -1, -1, missing
+                lowest = _older(rec_i[r, col], slot_i, lowest)
+                n32, n64, n_wanted = _need(rec_i[r, col], slot_i, shapes, goff, ready, wanted, n32,
+                                           n64, n_wanted)
+    return n32, n64, n_wanted, 0, -1, -1, missing
+
+
+@jit(inline="always")
+def _older(s, slot_i, lowest):
+    """lowest, or the record that made slot s where that is older."""
+    if s >= 0 and 0 <= slot_i[s, REC] < lowest:
+        return slot_i[s, REC]
+    return lowest
 
 
 @jit(inline="always")
@@ -204,26 +236,78 @@ def pack_values(r, p, f, rec_i, rec_f, rec_k, slot_i, shapes):
     f[0], f[1] = rec_f[r, 0], rec_f[r, 1]
 
 
+def scratch():
+    """run()'s scratch words, made by its caller (see memory.bare): the
+    argument block of an entry point's call, its two float constants, and
+    one zero word (0.0 as float32 or float64)."""
+    return np.zeros(M.ARGS + 3, np.int64)
+
+
 @jit
 def run(start, until, hooks_done, retain, rec_i, rec_f, rec_k, slot_i, shapes, entries, writes,
-        goff, ready, g32, g64):
+        goff, ready, g32, g64, scratch):
     """Sweep records start..until that plan() marked. Without `retain`, each
     swept record is marked FREED. Returns -1 when done, or the record it
     stopped at for Python: one whose output has hooks (unless it is
     `hooks_done`), a custom Function's or one whose VJP NumPy runs.
     writes[op]: op's kernel takes FRESH bits; ready: see the docstring."""
-    p = np.zeros(M.ARGS, np.int64)
-    f = np.zeros(2)
+    rec_i, rec_f, rec_k, slot_i, shapes = bare(rec_i), bare(rec_f), bare(rec_k), bare(slot_i), \
+        bare(shapes)
+    entries, writes, goff, ready, g32, g64 = bare(entries), bare(writes), bare(goff), bare(ready), \
+        bare(g32), bare(g64)
+    p = part(scratch, 0, M.ARGS)
+    f = part_at(_FLOAT64, scratch.ctypes.data + 8 * M.ARGS, 2)
+    zero = scratch.ctypes.data + 8 * (M.ARGS + 2)
+    z32, z64 = part_at(_FLOAT32, zero, 1), part_at(_FLOAT64, zero, 1)   # the dtypes, and their zero
     for r in range(start, until - 1, -1):
         o = rec_i[r, OUT]
         if goff[o] < 0:
             continue
         if stops(r, o, hooks_done, rec_i, slot_i):
             return r
-        vjp(r, o, p, f, rec_i, rec_f, rec_k, slot_i, shapes, entries, writes, goff, ready, g32, g64)
+        op = rec_i[r, OP]
+        if one_element(op, o, writes, slot_i, shapes):
+            if slot_i[o, FLAGS] & DTYPE_MASK == 0:
+                one(r, op, z32, g32, ready, rec_i, rec_f, slot_i, goff)
+            else:
+                one(r, op, z64, g64, ready, rec_i, rec_f, slot_i, goff)
+        else:
+            vjp(r, o, p, f, rec_i, rec_f, rec_k, slot_i, shapes, entries, writes, goff, ready,
+                g32, g64)
         if not retain:
             rec_i[r, STATE] |= FREED
     return -1
+
+
+@jit(inline="always")
+def one_element(op, o, writes, slot_i, shapes):
+    """Does run() take a record of op with output slot o inline (one)?"""
+    return writes[op] and shapes[slot_i[o, SHAPE], NUMEL] == 1
+
+
+@jit(inline="always")
+def one(r, op, z, arena, ready, rec_i, rec_f, slot_i, goff):
+    """Record r's VJP where its op is elementwise and its output (so each
+    input) has one element: interpreter.scalar_vjp, the arithmetic of the
+    op's kernel, without the argument block and the entry point's call."""
+    a, b, c, o = rec_i[r, A], rec_i[r, B], rec_i[r, C], rec_i[r, OUT]
+    ga, gb, gc = K.scalar_vjp(op, arena[goff[o]], _value(z, slot_i, a), _value(z, slot_i, b),
+                              _value(z, slot_i, c), _value(z, slot_i, o), rec_f[r, 0], rec_f[r, 1])
+    for s, g in ((a, ga), (b, gb), (c, gc)):
+        if s >= 0 and goff[s] >= 0:
+            if ready[s]:
+                arena[goff[s]] = arena[goff[s]] + g
+            else:
+                ready[s] = 1
+                arena[goff[s]] = g
+
+
+@jit(inline="always")
+def _value(z, slot_i, s):
+    """Slot s's one value, of the dtype of z (one zero); z[0] if absent."""
+    if s < 0:
+        return z[0]
+    return part_at(z, slot_i[s, ADDR], 1)[0]
 
 
 @jit(inline="always")

@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 
 import tapegrad as torch
+from tapegrad import record
 from tapegrad import tape as tape_module
+from tapegrad.autograd.engine import WRITES
 from tapegrad.kernels import layout as L
+from tapegrad.optable import OPS
 from tapegrad.tape import SETTLE_EVERY, Tape, current
 from tapegrad.viz import to_dot
 
@@ -229,7 +232,7 @@ def test_a_leaf_given_its_own_gradient_copies_it():
     assert w.grad.tolist() == [1.0, 2.0, 3.0]
 
 
-@pytest.mark.parametrize("n", [3, 5000])        # from 4,096 on, sin's VJP runs in NumPy
+@pytest.mark.parametrize("n", [1, 3, 5000])     # one element: inline; from 4,096 on: NumPy's sin
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_gradients_written_first_match_torch(n, dtype):
     """The sweep writes a gradient nothing has written yet rather than adding
@@ -252,6 +255,25 @@ def test_gradients_written_first_match_torch(n, dtype):
     rtol = 1e-4 if dtype == "float32" else 1e-10
     for got, want in zip(grads(torch), grads(torch_)):
         np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_element_vjps_give_the_kernels_bits(dtype):
+    """The sweep runs an elementwise record of one-element values inline
+    (interpreter.scalar_vjp), not through its op's kernel: the same
+    arithmetic, so element 0 of a three-element record gets the same bits,
+    written fresh, accumulated, and with one input named twice."""
+    rng = np.random.default_rng(4)
+    for code in np.flatnonzero(WRITES).tolist():
+        values = rng.uniform(0.3, 1.7, (OPS[code].arity, 3)).astype(dtype)
+        seed = rng.uniform(-2, 2, 3).astype(dtype)
+        got = []
+        for n in (1, 3):
+            xs = [torch.tensor(v[:n], requires_grad=True) for v in values]
+            y = record.apply(code, xs, 0.5, 1.5) + record.apply(code, [xs[0]] * len(xs), 0.5, 1.5)
+            y.backward(torch.tensor(seed[:n]))
+            got.append([x.grad.numpy()[0].tobytes() for x in xs])
+        assert got[0] == got[1], OPS[code].name
 
 
 @pytest.mark.parametrize("rows", [0, 5])

@@ -12,8 +12,7 @@ import numpy as np
 from .. import buffers, capture, eager
 from ..kernels import layout as L
 from ..kernels import registry
-from ..kernels.replay import backward as replay_run
-from ..kernels.sweep import plan, run
+from ..kernels.sweep import plan, run, scratch
 from ..optable import OPS
 from ..record import wrap
 from ..tape import FUNCTION, SAVES, current
@@ -55,54 +54,57 @@ class _Sweep:
     def __init__(self, tape, roots, seeds):
         """A replayed step's tape (tape.plans is a dict) keeps the plans its
         recording made: its records never change, so replaying them sweeps
-        the same graph, through kernels/replay.py's sweep."""
+        the same graph."""
         self.tape = tape
         nested = tape.sweeping > 0     # a backward inside a hook keeps its own scratch
         self.goff = np.full(len(tape.arrays), -1, np.int64) if nested else tape.goff
         plans = None if nested else tape.plans
-        self.sweep = run if plans is None else replay_run
         key = tuple(t._slot for t in roots)
         kept = plans.get(key) if plans is not None and tape.recorder is None else None
-        if kept is not None:
-            goff, n32, n64, self.wanted = kept
-            self.goff[:len(goff)] = goff
-        else:
-            n32, n64, self.wanted = self._plan(tape, np.array(key, np.int64))
-            if plans is not None:
-                plans[key] = (self.goff[:tape.n_slots].copy(), n32, n64, self.wanted)
-        # the normal sweep writes or zeroes each gradient first (kernels/sweep.py);
-        # replay's inline VJPs add to theirs, so its arena comes zeroed
-        zeroed = plans is not None
         n = len(tape.arrays)
-        self.ready = np.ones(n, np.uint8) if zeroed else (self.goff[:n] < 0).view(np.uint8)
-        self.arenas = {0: self._arena(0, n32, nested, zeroed), 1: self._arena(1, n64, nested, zeroed)}
+        if kept is not None:
+            goff, n32, n64, self.wanted, self.low = kept
+            self.goff[:len(goff)] = goff
+            self.ready = (self.goff[:n] < 0).view(np.uint8)
+        else:
+            self.ready = np.empty(n, np.uint8)      # (the plan sets it where it matters)
+            n32, n64, self.wanted, self.low = self._plan(tape, np.array(key, np.int64), n)
+            if plans is not None:
+                plans[key] = (self.goff[:tape.n_slots].copy(), n32, n64, self.wanted, self.low)
+        self.arenas = {0: self._arena(0, n32, nested), 1: self._arena(1, n64, nested)}
         for t, seed in zip(roots, seeds):
             self.grad(t._slot)[...] += seed.reshape(-1)
         self.start = max(int(tape.slot_i[t._slot, L.REC]) for t in roots)
+        self.scratch = scratch()
 
-    def _plan(self, tape, slots):
+    def _plan(self, tape, slots, n):
         wanted = np.empty(tape.n_slots, np.int64)
-        n32, n64, n_wanted, bad_rec, bad_slot, missing = plan(
-            slots, tape.rec_i, tape.slot_i, tape.shapes, SAVES, ENTRIES, self.goff, wanted)
+        n32, n64, n_wanted, low, bad_rec, bad_slot, missing = plan(
+            slots, tape.rec_i, tape.slot_i, tape.shapes, SAVES, ENTRIES, WRITES, self.goff[:n],
+            self.ready, wanted)
         if bad_rec >= 0:
             raise RuntimeError(_FREED if bad_slot < 0 else self._modified(bad_rec, bad_slot))
         if missing:
             self._compile(tape)
-        return n32, n64, wanted[:n_wanted].tolist()
+        return n32, n64, wanted[:n_wanted].tolist(), low
 
     def _compile(self, tape):
-        """Compile the entry points of the ops on this tape that have none."""
-        ops = tape.rec_i[:tape.n_rec, L.OP]
-        dts = tape.slot_i[tape.rec_i[:tape.n_rec, L.OUT], L.FLAGS] & 1
-        cols = np.where(tape.rec_i[:tape.n_rec, L.STATE] & L.PARALLEL, 2 + dts, dts)
+        """Compile the entry points of the ops on this tape that have none,
+        but for records the sweep runs inline (sweep.one_element)."""
+        rec = tape.rec_i[:tape.n_rec]
+        outs = tape.slot_i[rec[:, L.OUT]]
+        rec = rec[(WRITES[rec[:, L.OP]] == 0) | (tape.shapes[outs[:, L.SHAPE], L.NUMEL] != 1)]
+        ops = rec[:, L.OP]
+        dts = tape.slot_i[rec[:, L.OUT], L.FLAGS] & 1
+        cols = np.where(rec[:, L.STATE] & L.PARALLEL, 2 + dts, dts)
         pairs = set()
         for c in (dts, cols):              # a PARALLEL record's serial entry too, for fallback
             missing = ENTRIES[ops, c] == 0
             pairs |= set(zip(ops[missing].tolist(), c[missing].tolist()))
         registry.compile_missing(ENTRIES, OPS, sorted(pairs))
 
-    def _arena(self, code, size, fresh, zeroed):
-        """The gradient arena of one dtype, `size` elements (zeroed if asked).
+    def _arena(self, code, size, fresh):
+        """The gradient arena of one dtype, `size` elements (new if `fresh`).
         Kept between calls: fresh pages cost more than reused ones. The
         .grad of a tensor that had none is its region of the arena (see
         backward), so an arena still in such a .grad is left to it."""
@@ -114,8 +116,6 @@ class _Sweep:
         if len(arena) < size or in_grads:
             grown = 2 * len(arena) if len(arena) < size else len(arena)
             arena = tape.arenas[code] = np.zeros(max(size, grown), arena.dtype)
-        elif zeroed:
-            arena[:size] = 0
         return arena[:size]
 
     def _modified(self, r, s):
@@ -157,15 +157,15 @@ class _Sweep:
     def run(self, retain):
         """Alternate between the compiled sweep and Python. In anomaly mode
         the sweep goes one record at a time, checking for new NaN gradients."""
-        tape, r, hooks_done = self.tape, self.start, -1
+        tape, r, hooks_done, low = self.tape, self.start, -1, self.low
         step = anomaly_mode.enabled
         tape.sweeping += 1
         try:
-            while r >= 0:
+            while r >= low:
                 before = self._nan_inputs(r) if step else None
-                stop = self.sweep(r, r if step else 0, hooks_done, retain, tape.rec_i, tape.rec_f,
-                           tape.rec_k, tape.slot_i, tape.shapes, ENTRIES, WRITES, self.goff,
-                           self.ready, self.arenas[0], self.arenas[1])
+                stop = run(r, r if step else low, hooks_done, retain, tape.rec_i, tape.rec_f,
+                       tape.rec_k, tape.slot_i, tape.shapes, ENTRIES, WRITES, self.goff,
+                       self.ready, self.arenas[0], self.arenas[1], self.scratch)
                 if stop < 0:
                     if step:
                         self._check_nan(r, before)
