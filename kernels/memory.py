@@ -69,6 +69,9 @@ def slot_view(like, slot_i, shapes, s):
 # Views made by carray carry no reference count: passing them down the
 # sweep costs no atomic increments (slices of NumPy arrays would, per call).
 
+LIKE32, LIKE64 = np.zeros(0, np.float32), np.zeros(0)     # a dtype, for views (part_at)
+
+
 @jit(inline="always")
 def bare(array):
     """All of `array` as a view without a reference count. A loop over

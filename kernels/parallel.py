@@ -3,7 +3,7 @@
 The elementwise kernels of interpreter.py run on blocks of elements
 spread over Numba's threads (registry.py imports this on first use).
 
-Kernels digest: 277382fce9a0114a
+Kernels digest: bf38d67f92baece0
 """
 from numba import carray, prange
 

@@ -11,24 +11,26 @@ from . import memory as M
 from .jit import jit
 from . import interpreter as K      # (by module: generate.py imports this file before writing it)
 from .layout import A, ADDR, B, C, DTYPE_MASK, FLAGS, INLINE, NUMPY, OUT, OP, STATE
-from .memory import call_entry, part, part_at, slot_view
+from .memory import LIKE32, LIKE64, bare, call_entry, part, part_at, slot_view
 from .sweep import pack_values
 
 TO_COPY = CODE["to_copy"]
 
 # Rewritten by generate.py: a changed digest invalidates this file's cache
 # when code it inlines from other kernel files changes.
-KERNELS_DIGEST = "277382fce9a0114a"
+KERNELS_DIGEST = "bf38d67f92baece0"
 
 
 @jit
-def forward(start, stop, rec_i, rec_f, rec_k, slot_i, shapes, fentries):
+def forward(start, stop, rec_i, rec_f, rec_k, slot_i, shapes, fentries, scratch):
     """Run records start..stop-1 forward, writing each output slot in place.
-    Returns -1, or the record marked NUMPY it stopped at (Python runs it)."""
-    p = np.zeros(M.ARGS, np.int64)
-    f = np.zeros(2)
-    dtypes32, dtypes64 = np.zeros(0, np.float32), np.zeros(0)
-    z32, z64 = part(dtypes32, 0, 0), part(dtypes64, 0, 0)   # the dtypes (views: no reference count)
+    Returns -1, or the record marked NUMPY it stopped at (Python runs it).
+    scratch: sweep.scratch(); the tables are seen as sweep.run sees them."""
+    rec_i, rec_f, rec_k, slot_i, shapes, fentries = bare(rec_i), bare(rec_f), bare(rec_k), \
+        bare(slot_i), bare(shapes), bare(fentries)
+    p = part(scratch, 0, M.ARGS)
+    f = part_at(LIKE64, scratch.ctypes.data + 8 * M.ARGS, 2)
+    z32, z64 = part(LIKE32, 0, 0), part(LIKE64, 0, 0)   # the dtypes
     for r in range(start, stop):
         o = rec_i[r, OUT]
         dt = min(slot_i[o, FLAGS] & DTYPE_MASK, 1)    # int64 (index) copies move 8 bytes too

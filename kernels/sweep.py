@@ -44,16 +44,15 @@ from . import interpreter as K      # (by module: generate.py imports this file 
 from .layout import (ADDR, A, B, C, DTYPE_MASK, FLAGS, FREED, HOOK, NUMEL, NUMPY_VJP, OP,
                      OUT, PARALLEL, RG, SAVES_A, SAVES_B, SAVES_C, SAVES_Y, REC, SHAPE, STATE,
                      VC_ADDR, VC_SEEN, VER_A, VER_B, VER_C, WANTS)
-from .memory import bare, call_entry, counter, part, part_at, slot_view
+from .memory import LIKE32, LIKE64, bare, call_entry, counter, part, part_at, slot_view
 from .reduce import add_cast
 
 _INDEX = np.zeros(0, np.int64)     # the dtype of index maps (slot c of take ops)
-_FLOAT32, _FLOAT64 = np.zeros(0, np.float32), np.zeros(0)     # the dtypes, for views
 TO_COPY, FUNCTION = CODE["to_copy"], CODE["function"]   # the ops run() handles itself
 
 # Rewritten by generate.py: a changed digest invalidates this file's cache
 # when code it inlines from other kernel files changes.
-KERNELS_DIGEST = "277382fce9a0114a"
+KERNELS_DIGEST = "bf38d67f92baece0"
 
 
 @jit(inline="always")
@@ -256,9 +255,9 @@ def run(start, until, hooks_done, retain, rec_i, rec_f, rec_k, slot_i, shapes, e
     entries, writes, goff, ready, g32, g64 = bare(entries), bare(writes), bare(goff), bare(ready), \
         bare(g32), bare(g64)
     p = part(scratch, 0, M.ARGS)
-    f = part_at(_FLOAT64, scratch.ctypes.data + 8 * M.ARGS, 2)
+    f = part_at(LIKE64, scratch.ctypes.data + 8 * M.ARGS, 2)
     zero = scratch.ctypes.data + 8 * (M.ARGS + 2)
-    z32, z64 = part_at(_FLOAT32, zero, 1), part_at(_FLOAT64, zero, 1)   # the dtypes, and their zero
+    z32, z64 = part_at(LIKE32, zero, 1), part_at(LIKE64, zero, 1)   # the dtypes, and their zero
     for r in range(start, until - 1, -1):
         o = rec_i[r, OUT]
         if goff[o] < 0:

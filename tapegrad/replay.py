@@ -25,7 +25,7 @@ import numpy as np
 from . import capture, eager
 from .eager import FENTRIES
 from .kernels import layout as L
-from .kernels import registry
+from .kernels import registry, sweep
 from .kernels.memory import address
 from .kernels.replay import forward
 from .optable import CODE, OPS
@@ -206,6 +206,7 @@ class Program:
         tape = self.tape
         outer = getattr(_local, "tape", None)
         _local.tape = tape
+        scratch = sweep.scratch()
         try:
             tape.rec_i[:tape.n_rec, L.STATE] &= ~L.FREED        # backward freed them last time
             for step in self.steps:
@@ -216,7 +217,7 @@ class Program:
                     r = step[1]
                     while r >= 0:
                         r = forward(r, step[2], tape.rec_i, tape.rec_f, tape.rec_k, tape.slot_i,
-                                    tape.shapes, FENTRIES)
+                                    tape.shapes, FENTRIES, scratch)
                         if r >= 0:
                             self._numpy_record(r)
                             r += 1
