@@ -61,7 +61,7 @@ class _Sweep:
         plans = None if nested else tape.plans
         key = tuple(t._slot for t in roots)
         kept = plans.get(key) if plans is not None and tape.recorder is None else None
-        n = len(tape.arrays)
+        n = tape.n_slots        # (slots past it never had an offset: -1)
         if kept is not None:
             goff, n32, n64, self.wanted, self.low = kept
             self.goff[:len(goff)] = goff
