@@ -99,6 +99,25 @@ def test_tape_stays_flat_over_a_long_loop():
     assert sizes[-1][0] <= 2 * sizes[0][0] + 10 and sizes[-1][1] <= 2 * sizes[0][1] + 10
 
 
+def test_backward_reaches_inputs_recorded_long_before_the_rest_of_its_graph():
+    """plan() walks down to the oldest record that made an input it
+    passed, past records of other graphs, live and dead, in between."""
+    x = torch.tensor([0.5, -2.0], requires_grad=True)
+    early = x.tanh()                           # recorded first
+    other = torch.tensor(1.5, requires_grad=True)
+    kept = other
+    for _ in range(50):
+        kept = kept * 1.01                     # a live graph in between
+        (other * 2).exp()                      # dead ones
+    z = (early * 3).sum() + (x * x).sum()
+    z.backward()
+    want = 3 * (1 - np.tanh([0.5, -2.0]) ** 2) + 2 * np.array([0.5, -2.0])
+    np.testing.assert_allclose(x.grad.numpy(), want, rtol=1e-6)
+    assert other.grad is None
+    kept.backward()
+    assert other.grad.item() == pytest.approx(1.01 ** 50, rel=1e-5)
+
+
 def test_dropped_graph_releases_its_arrays():
     tape = current()
     tape.reclaim()
