@@ -3,7 +3,7 @@
 The elementwise kernels of interpreter.py run on blocks of elements
 spread over Numba's threads (registry.py imports this on first use).
 
-Kernels digest: bf38d67f92baece0
+Kernels digest: b2eec42ae15d6422
 """
 from numba import carray, prange
 

@@ -52,7 +52,7 @@ TO_COPY, FUNCTION = CODE["to_copy"], CODE["function"]   # the ops run() handles 
 
 # Rewritten by generate.py: a changed digest invalidates this file's cache
 # when code it inlines from other kernel files changes.
-KERNELS_DIGEST = "bf38d67f92baece0"
+KERNELS_DIGEST = "b2eec42ae15d6422"
 
 
 @jit(inline="always")
@@ -77,19 +77,23 @@ def _need(s, slot_i, shapes, goff, ready, wanted, n32, n64, n_wanted):
 
 
 @jit
-def plan(roots, rec_i, slot_i, shapes, saves, entries, writes, goff, ready, wanted):
+def plan(roots, rec_i, slot_i, shapes, saves, entries, writes, goff, ready, wanted, need):
     """Returns (float32 arena size, float64 arena size, number of slots put
     in `wanted`, lowest record to sweep, bad record or -1, bad slot or -1,
     entries missing): a bad record was freed by an earlier backward (bad
-    slot -1) or reads a saved value (bad slot) that was changed in place; a
-    missing entry point must be compiled (registry.compile_missing) before
-    run(), but for records run() takes inline (one_element). goff covers
-    every slot; ready (see above) is set for the slots given an offset. The walk stops below the oldest record that made an input
-    it passed: older records (dead graphs still on the tape among them)
-    cannot need a gradient."""
+    slot -1) or reads a saved value (bad slot) that was changed in place.
+    An entry point a swept record needs and `entries` lacks is marked in
+    `need` (same shape) to be compiled (registry.compile_missing) before
+    run(); records run() takes inline (one_element) need none, and a
+    PARALLEL record needs its serial entry too (the fallback). goff covers
+    every slot; ready (see above) is set for the slots given an offset.
+    The walk stops below the oldest record that made an input it passed:
+    older records (dead graphs still on the tape among them) cannot need a
+    gradient."""
     rec_i, slot_i, shapes, saves, entries = bare(rec_i), bare(slot_i), bare(shapes), bare(saves), \
         bare(entries)
-    writes, goff, ready, wanted = bare(writes), bare(goff), bare(ready), bare(wanted)
+    writes, goff, ready, wanted, need = bare(writes), bare(goff), bare(ready), bare(wanted), \
+        bare(need)
     goff[:] = -1
     start, lowest = -1, len(rec_i)
     for root in roots:
@@ -117,9 +121,11 @@ def plan(roots, rec_i, slot_i, shapes, saves, entries, writes, goff, ready, want
         if mask & SAVES_Y and _changed(slot_i, o, slot_i[o, VC_SEEN]):
             return n32, n64, n_wanted, r, r, o, missing
         dt = slot_i[o, FLAGS] & DTYPE_MASK & 1
-        if (entries[op, dt] == 0 or rec_i[r, STATE] & PARALLEL and entries[op, 2 + dt] == 0) \
-                and not one_element(op, o, writes, slot_i, shapes):
-            missing += 1
+        if not one_element(op, o, writes, slot_i, shapes):
+            for col in (dt, 2 + dt):
+                if entries[op, col] == 0 and (col == dt or rec_i[r, STATE] & PARALLEL):
+                    need[op, col] = 1
+                    missing += 1
         if op == FUNCTION:
             for s in slot_view(_INDEX, slot_i, shapes, rec_i[r, C]):
                 lowest = _older(s, slot_i, lowest)

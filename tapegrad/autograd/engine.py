@@ -79,29 +79,15 @@ class _Sweep:
 
     def _plan(self, tape, slots, n):
         wanted = np.empty(tape.n_slots, np.int64)
+        need = np.zeros_like(ENTRIES, np.uint8)
         n32, n64, n_wanted, low, bad_rec, bad_slot, missing = plan(
             slots, tape.rec_i, tape.slot_i, tape.shapes, SAVES, ENTRIES, WRITES, self.goff[:n],
-            self.ready, wanted)
+            self.ready, wanted, need)
         if bad_rec >= 0:
             raise RuntimeError(_FREED if bad_slot < 0 else self._modified(bad_rec, bad_slot))
-        if missing:
-            self._compile(tape)
+        if missing:      # the entry points this graph's records need and have not yet
+            registry.compile_missing(ENTRIES, OPS, np.argwhere(need).tolist())
         return n32, n64, wanted[:n_wanted].tolist(), low
-
-    def _compile(self, tape):
-        """Compile the entry points of the ops on this tape that have none,
-        but for records the sweep runs inline (sweep.one_element)."""
-        rec = tape.rec_i[:tape.n_rec]
-        outs = tape.slot_i[rec[:, L.OUT]]
-        rec = rec[(WRITES[rec[:, L.OP]] == 0) | (tape.shapes[outs[:, L.SHAPE], L.NUMEL] != 1)]
-        ops = rec[:, L.OP]
-        dts = tape.slot_i[rec[:, L.OUT], L.FLAGS] & 1
-        cols = np.where(rec[:, L.STATE] & L.PARALLEL, 2 + dts, dts)
-        pairs = set()
-        for c in (dts, cols):              # a PARALLEL record's serial entry too, for fallback
-            missing = ENTRIES[ops, c] == 0
-            pairs |= set(zip(ops[missing].tolist(), c[missing].tolist()))
-        registry.compile_missing(ENTRIES, OPS, sorted(pairs))
 
     def _arena(self, code, size, fresh):
         """The gradient arena of one dtype, `size` elements (new if `fresh`).
