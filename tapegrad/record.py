@@ -48,14 +48,15 @@ def apply(code, inputs, k0=0.0, k1=0.0, ki=0, dt=None):
     shape_of = eager.SHAPE_OF[code] if dt.is_floating_point else None
     if shape_of is None:
         data = OPS[code].forward(*arrays, k0, k1, ki)
-    elif eager.VECTOR_MATH[code] and eager.numpy_math(code, max(a.size for a in arrays)):
+    elif eager.VECTOR_MATH[code] and eager.numpy_math(
+            code, arrays[0].size if len(arrays) == 1 else max([a.size for a in arrays])):
         data = eager.numpy_forward(code, arrays, k0, k1, ki)
     else:       # (callers cast float inputs to dt; index inputs are int64)
         k0, k1 = float(k0), float(k1)
         data = eager.scalar(code, arrays, k0, k1) if eager.PYTHON[code] else None
         if data is None:
             data = eager.forward(code, dt.code, arrays, k0, k1, ki, shape_of)
-    if type(data) is not np.ndarray or data.dtype != dt.np:
+    if type(data) is not np.ndarray or data.dtype is not dt.np and data.dtype != dt.np:
         data = np.asarray(data, dt.np)
     if not (inputs[0]._rg or len(inputs) > 1 and any(x._rg for x in inputs[1:])) \
             or not is_grad_enabled():
@@ -73,8 +74,11 @@ def _recorded(code, inputs, data, dt, k0, k1, ki, index=None, rg=True):
     if not rg and dt.code > 1 and not (dt.code == INT64 and OPS[code].forward is None):
         capture.refuse(f"it runs {OPS[code].name} on {dt.name} tensors")   # (int64 views are copies)
     tape = current()
-    slots = [slot_on(x, tape) for x in inputs] + [-1] * (3 - len(inputs))
-    versions = [0 if x._vc is None else int(x._vc[0]) for x in inputs] + [0] * (3 - len(inputs))
+    slots, versions = [-1, -1, -1], [0, 0, 0]
+    for i, x in enumerate(inputs):      # (a loop, not two list comprehensions: 0.3 us an op)
+        slots[i] = x._slot if x._tape is tape and x._slot >= 0 else slot_on(x, tape)
+        if x._vc is not None:
+            versions[i] = int(x._vc[0])
     if index is not None:
         slots[2] = tape.new_slot(np.ascontiguousarray(index, np.int64), -1, INT64)
         tape.release(slots[2])           # the record alone keeps it
@@ -106,7 +110,7 @@ def structural(code, x, data, index=None):
 
 def cast(x, dt):
     """x as dtype dt; differentiable between float dtypes (ToCopyBackward0)."""
-    if x.dtype is dt:
+    if x._data.dtype is dt.np or x.dtype is dt:     # (the first test is the common case, 0.2 us)
         return x
     data = x._data.astype(dt.np)
     if x._rg and dt.is_floating_point and is_grad_enabled():

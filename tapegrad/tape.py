@@ -85,6 +85,7 @@ class Tape:
         self.sweeping = 0                  # backward in progress: no reclaiming
         self.recorder = None               # a step recorded for replay (capture.py)
         self.plans = None                  # a replayed step's backward plans (autograd/engine.py)
+        self.scratch = None                # backward's arrays, kept between passes (autograd/engine.py)
         self._settled = 0                  # records whose outputs settle() has looked at
 
     # -- shapes -----------------------------------------------------------
@@ -113,8 +114,9 @@ class Tape:
                 self._grow_slots()
             self.n_slots = s + 1
         self.arrays[s] = array
+        sid = self.shape_ids.get(array.shape)
         _SLOT.pack_into(self.slot_i, s * _SLOT.size, address(array) if array.size else 0,
-                        self._shape_id(array.shape), rec, flags, 0, 0)
+                        self._shape_id(array.shape) if sid is None else sid, rec, flags, 0, 0)
         if counter is not None:
             self.set_counter(s, counter)
         self.refs[s] = 1
@@ -225,8 +227,9 @@ class Tape:
             self.settle(self._settled)
         s = self.new_slot(out, r, flags)
         _REC.pack_into(self.rec_i, r * _REC.size, code, a, b, c, s, state, *versions)
-        if k0 or k1 or ki:         # rows past n_rec are zero (see reclaim)
+        if k0 or k1:               # rows past n_rec are zero (see reclaim)
             _CONST.pack_into(self.rec_f, r * _CONST.size, k0, k1)
+        if ki:
             _KI.pack_into(self.rec_k, r * _KI.size, ki)
         self.n_rec = r + 1
         return s

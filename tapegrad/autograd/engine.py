@@ -47,6 +47,22 @@ def _as_list(x):
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
+class _Scratch:
+    """The arrays a backward pass fills and reads, for up to n slots. The
+    tape keeps one between passes (a backward inside a hook makes its own):
+    making them was a tenth of a small step's backward."""
+
+    def __init__(self, n):
+        self.ready = np.empty(n, np.uint8)       # see kernels/sweep.py
+        self.wanted = np.empty(n, np.int64)      # slots whose owner collects .grad
+        self.need = np.zeros_like(ENTRIES, np.uint8)    # entry points to compile, kept zero
+        self.words = scratch()                   # run()'s argument block
+
+    @classmethod
+    def at_least(cls, kept, n):
+        return kept if kept is not None and len(kept.ready) >= n else cls(max(n, 1024))
+
+
 class _Sweep:
     """One backward pass: the plan's offsets and arenas, and the loop that
     alternates between the compiled sweep and Python (hooks, Functions)."""
@@ -57,37 +73,44 @@ class _Sweep:
         the same graph."""
         self.tape = tape
         nested = tape.sweeping > 0     # a backward inside a hook keeps its own scratch
-        self.goff = np.full(len(tape.arrays), -1, np.int64) if nested else tape.goff
-        plans = None if nested else tape.plans
-        key = tuple(t._slot for t in roots)
-        kept = plans.get(key) if plans is not None and tape.recorder is None else None
         n = tape.n_slots        # (slots past it never had an offset: -1)
+        if nested:
+            self.goff = np.full(len(tape.arrays), -1, np.int64)
+            work = _Scratch(n)
+        else:
+            self.goff = tape.goff
+            work = tape.scratch = _Scratch.at_least(tape.scratch, n)
+        self.scratch = work.words
+        plans = None if nested else tape.plans
+        key = tuple([t._slot for t in roots])
+        kept = plans.get(key) if plans is not None and tape.recorder is None else None
         if kept is not None:
             goff, n32, n64, self.wanted, self.low = kept
             self.goff[:len(goff)] = goff
             self.ready = (self.goff[:n] < 0).view(np.uint8)
         else:
-            self.ready = np.empty(n, np.uint8)      # (the plan sets it where it matters)
-            n32, n64, self.wanted, self.low = self._plan(tape, np.array(key, np.int64), n)
+            self.ready = work.ready[:n]         # (the plan sets it where it matters)
+            n32, n64, self.wanted, self.low = self._plan(tape, np.array(key, np.int64), n, work)
             if plans is not None:
                 plans[key] = (self.goff[:tape.n_slots].copy(), n32, n64, self.wanted, self.low)
         self.arenas = {0: self._arena(0, n32, nested), 1: self._arena(1, n64, nested)}
+        self.start = -1
         for t, seed in zip(roots, seeds):
             self.grad(t._slot)[...] += seed.reshape(-1)
-        self.start = max(int(tape.slot_i[t._slot, L.REC]) for t in roots)
-        self.scratch = scratch()
+            self.start = max(self.start, int(tape.slot_i[t._slot, L.REC]))
 
-    def _plan(self, tape, slots, n):
-        wanted = np.empty(tape.n_slots, np.int64)
-        need = np.zeros_like(ENTRIES, np.uint8)
+    def _plan(self, tape, slots, n, work):
         n32, n64, n_wanted, low, bad_rec, bad_slot, missing = plan(
             slots, tape.rec_i, tape.slot_i, tape.shapes, SAVES, ENTRIES, WRITES, self.goff[:n],
-            self.ready, wanted, need)
+            self.ready, work.wanted, work.need)
+        if missing:      # the entry points this graph's records need and have not yet
+            pairs = np.argwhere(work.need).tolist()
+            work.need[...] = 0
+            if bad_rec < 0:
+                registry.compile_missing(ENTRIES, OPS, pairs)
         if bad_rec >= 0:
             raise RuntimeError(_FREED if bad_slot < 0 else self._modified(bad_rec, bad_slot))
-        if missing:      # the entry points this graph's records need and have not yet
-            registry.compile_missing(ENTRIES, OPS, np.argwhere(need).tolist())
-        return n32, n64, wanted[:n_wanted].tolist(), low
+        return n32, n64, work.wanted[:n_wanted].tolist(), low
 
     def _arena(self, code, size, fresh):
         """The gradient arena of one dtype, `size` elements (new if `fresh`).
