@@ -147,7 +147,8 @@ def _unary(name, floating=True):
 
     def op(input):
         # (a float input needs no cast: the common case, tested first)
-        x = input if not floating or input._data.dtype.kind == "f" else cast(input, float_dtype(input))
+        x = input if not floating or input._data.dtype.kind == "f" else \
+            cast(input, float_dtype(input))
         return apply(code, [x])
     op.__name__ = name
     return op

@@ -85,7 +85,7 @@ class Tape:
         self.sweeping = 0                  # backward in progress: no reclaiming
         self.recorder = None               # a step recorded for replay (capture.py)
         self.plans = None                  # a replayed step's backward plans (autograd/engine.py)
-        self.scratch = None                # backward's arrays, kept between passes (autograd/engine.py)
+        self.scratch = None                # backward's arrays between passes (autograd/engine.py)
         self._settled = 0                  # records whose outputs settle() has looked at
 
     # -- shapes -----------------------------------------------------------
