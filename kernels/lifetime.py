@@ -2,14 +2,14 @@
 import numpy as np
 
 from .jit import jit
-from .layout import A, B, C, FREED, OP, OUT, STATE
+from .layout import A, B, C, FLAGS, FREE_SLOT, FREED, OP, OUT, REC, STATE
 from .memory import slot_view
 
 _INDEX = np.zeros(0, np.int64)
 
 # Rewritten by generate.py: a changed digest invalidates this file's cache
 # when code it inlines from other kernel files changes.
-KERNELS_DIGEST = "b2eec42ae15d6422"
+KERNELS_DIGEST = "a9f631441e33bfde"
 
 
 @jit
@@ -35,3 +35,33 @@ def reachable(n_rec, n_slots, rec_i, slot_i, shapes, refs, saves, function):
                 if s >= 0:
                     live_slot[s] = True
     return live_rec, live_slot
+
+
+@jit
+def unneeded(slots, n_rec, n_slots, rec_i, slot_i, shapes, refs, function):
+    """Which of `slots` nothing needs any more (a bool each): made by a
+    record, held by no Python object (refs 0) and named by no record that a
+    backward may still sweep (not FREED). What a freed record read is read
+    no more, so after backward the tape can let go of those arrays, as
+    PyTorch frees saved tensors in backward; reclaiming would take many
+    steps longer to come round to them."""
+    free = np.zeros(n_slots, np.bool_)
+    first = n_rec
+    for s in slots:
+        if refs[s] == 0 and slot_i[s, REC] >= 0 and not slot_i[s, FLAGS] & FREE_SLOT:
+            free[s] = True
+            first = min(first, slot_i[s, REC])
+    for r in range(first, n_rec):        # (a slot's readers come after its record)
+        if rec_i[r, STATE] & FREED:
+            continue
+        for col in (A, B, C, OUT):
+            if rec_i[r, col] >= 0:
+                free[rec_i[r, col]] = False
+        if rec_i[r, OP] == function:
+            for s in slot_view(_INDEX, slot_i, shapes, rec_i[r, C]):
+                if s >= 0:
+                    free[s] = False
+    out = np.empty(len(slots), np.bool_)
+    for i in range(len(slots)):
+        out[i] = free[slots[i]]
+    return out

@@ -3,7 +3,7 @@
 The elementwise kernels of interpreter.py run on blocks of elements
 spread over Numba's threads (registry.py imports this on first use).
 
-Kernels digest: b2eec42ae15d6422
+Kernels digest: a9f631441e33bfde
 """
 from numba import carray, prange
 

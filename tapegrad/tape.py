@@ -18,7 +18,11 @@ compacted in order, dead slots go to the free list and their arrays are
 released. A record freed by backward (no retain_graph) whose rule reads
 saved values no longer keeps its inputs alive, as PyTorch frees its saved
 tensors. So a training loop of any length runs in flat memory, also when a
-forward pass is never differentiated.
+forward pass is never differentiated. Large arrays (LARGE bytes on) do not
+wait for the pass: a backward that freed its records lets go of those
+nothing needs any more at once (let_go_of_swept), so a training loop holds
+one step's activations, not a pass's worth, and its next step reuses their
+memory while the pages are still mapped.
 
 Settling: a 0-d value that no Python object can reach any more (its tensor
 is gone and nothing views its data) moves into its own slot row, into the
@@ -39,7 +43,7 @@ import numpy as np
 
 from . import buffers, dtypes
 from .kernels import layout as L
-from .kernels.lifetime import reachable
+from .kernels.lifetime import reachable, unneeded
 from .kernels.memory import address
 from .optable import CODE, OPS
 
@@ -55,6 +59,7 @@ SETTLE_EVERY = 1024
 # written (see _table), so a graph this long never copies its tables
 # while it grows, and the copy never doubles its peak memory.
 RESERVE = 1 << 20
+LARGE = 1 << 16            # bytes: an op's output this large is let go of right after backward
 _IN_ROW_AT = 8 * L.VC_SEEN          # byte offset of a settled value in its row
 
 
@@ -86,6 +91,7 @@ class Tape:
         self.recorder = None               # a step recorded for replay (capture.py)
         self.plans = None                  # a replayed step's backward plans (autograd/engine.py)
         self.scratch = None                # backward's arrays between passes (autograd/engine.py)
+        self.large = set()                 # slots of op outputs of LARGE bytes or more
         self._settled = 0                  # records whose outputs settle() has looked at
 
     # -- shapes -----------------------------------------------------------
@@ -226,6 +232,8 @@ class Tape:
         elif r >= self._settled + SETTLE_EVERY and not self.sweeping:
             self.settle(self._settled)
         s = self.new_slot(out, r, flags)
+        if out.nbytes >= LARGE:
+            self.large.add(s)
         _REC.pack_into(self.rec_i, r * _REC.size, code, a, b, c, s, state, *versions)
         if k0 or k1:               # rows past n_rec are zero (see reclaim)
             _CONST.pack_into(self.rec_f, r * _CONST.size, k0, k1)
@@ -240,6 +248,19 @@ class Tape:
         self.rec_k = _doubled(self.rec_k)
 
     # -- reclaiming -------------------------------------------------------
+    def let_go_of_swept(self):
+        """After a backward that freed its records: drop the large arrays
+        nothing needs any more (kernels/lifetime.unneeded), so a training
+        step's activations go back to malloc or the buffer pool before the
+        next step makes its own."""
+        slots = np.fromiter(self.large, np.int64, len(self.large))
+        free = unneeded(slots, self.n_rec, self.n_slots, self.rec_i, self.slot_i, self.shapes,
+                        self.refs, FUNCTION)
+        for s in slots[free].tolist():
+            self.large.discard(s)
+            self.held_bytes -= self.arrays[s].nbytes
+            self.arrays[s] = None
+
     def _maybe_reclaim(self, force=False):
         """Reclaim; returns True if it freed at least a quarter of the records."""
         if self.sweeping:
@@ -281,6 +302,7 @@ class Tape:
         self.held_bytes -= sum([arrays[s].nbytes for s in dead if arrays[s] is not None])
         for s in dead:
             arrays[s] = None
+        self.large.difference_update(dead)
         for table in (self.owners, self.counters, self.hooks, self.stacks):
             if table:
                 for s in dead:

@@ -132,6 +132,52 @@ def test_dropped_graph_releases_its_arrays():
     assert tape.held_bytes <= before
 
 
+def test_backward_lets_go_of_large_arrays_nothing_needs(small_tape):
+    """Arrays of LARGE bytes or more go once backward has freed every record
+    that names them and Python holds them no more; what a tensor, a graph
+    not yet swept or a retained graph still needs stays, and gradients are
+    torch's."""
+    torch_ = __import__("torch")
+    start = np.random.default_rng(0).standard_normal((200, 200)).astype(np.float32)
+
+    def graphs(m):
+        x = m.tensor(start, requires_grad=True)
+        a = x * 2
+        held = a.exp() * 1e-3
+        b = held.tanh()
+        shared = x + 1.5
+        return x, a, held, b, shared, (b + shared).sum(), (shared * shared).sum()
+
+    tx, *_, t_loss, t_other = graphs(torch_)
+    t_loss.backward(retain_graph=True)
+    (t_loss + t_other).backward()
+    x, a, held, b, shared, loss, other = graphs(torch)
+    slots = dict(a=a._slot, held=held._slot, b=b._slot, shared=shared._slot)
+    del a, b, shared
+    before = small_tape.held_bytes
+    loss.backward(retain_graph=True)                      # retained: all stay
+    assert all(small_tape.arrays[s] is not None for s in slots.values())
+    loss.backward()
+    gone = [name for name, s in slots.items() if small_tape.arrays[s] is None]
+    assert sorted(gone) == ["a", "b"]      # held is held; `other` reads shared, not swept yet
+    assert before - small_tape.held_bytes == 4 * start.nbytes    # and exp(a), b + shared
+    other.backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(held.detach().numpy(), np.exp(2 * start) * 1e-3, rtol=1e-6)
+
+
+def test_a_training_loop_holds_one_steps_activations(small_tape):
+    w = torch.randn(256, 256, requires_grad=True)
+    x = torch.randn(256, 256)
+    sizes = []
+    for _ in range(40):                    # 512 KB of activations a step
+        loss = (x @ w).relu().sum()
+        loss.backward()
+        w.grad = None
+        sizes.append(small_tape.held_bytes)
+    assert max(sizes) <= w._data.nbytes + x._data.nbytes + 1024       # (and some 0-d values)
+
+
 @pytest.fixture
 def small_tape(monkeypatch):
     """A fresh tape of 64 rows for this thread: every table grows under the test."""

@@ -196,6 +196,8 @@ class _Sweep:
                     self._check_nan(stop, before)
         finally:
             tape.sweeping -= 1
+        if not retain and not tape.sweeping and tape.large and tape.plans is None:
+            tape.let_go_of_swept()     # (a replayed step's tape keeps its arrays: replay reuses them)
 
     def _numpy_vjp(self, r, retain):
         """Record r's VJP through NumPy's vector math (eager.NUMPY_VJP)."""
