@@ -3,7 +3,7 @@
 The elementwise kernels of interpreter.py run on blocks of elements
 spread over Numba's threads (registry.py imports this on first use).
 
-Kernels digest: a9f631441e33bfde
+Kernels digest: 9c08df2c3feb5a7a
 """
 from numba import carray, prange
 

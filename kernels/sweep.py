@@ -52,17 +52,19 @@ TO_COPY, FUNCTION = CODE["to_copy"], CODE["function"]   # the ops run() handles 
 
 # Rewritten by generate.py: a changed digest invalidates this file's cache
 # when code it inlines from other kernel files changes.
-KERNELS_DIGEST = "a9f631441e33bfde"
+KERNELS_DIGEST = "9c08df2c3feb5a7a"
 
 
 @jit(inline="always")
-def _need(s, slot_i, shapes, goff, ready, wanted, n32, n64, n_wanted):
+def _need(s, slot_i, shapes, goff, ready, wanted, given, n32, n64, n_wanted, n_given):
     """Give slot s a gradient offset (not written yet) if it requires grad
-    and has none yet. Returns the arena sizes and the count of slots in
-    `wanted`, updated."""
+    and has none yet, and list it in `given`. Returns the arena sizes and
+    the counts of slots in `wanted` and `given`, updated."""
     if s < 0 or not slot_i[s, FLAGS] & RG or goff[s] >= 0:
-        return n32, n64, n_wanted
+        return n32, n64, n_wanted, n_given
     ready[s] = 0
+    given[n_given] = s
+    n_given += 1
     n = shapes[slot_i[s, SHAPE], NUMEL]
     if slot_i[s, FLAGS] & DTYPE_MASK == 0:
         goff[s] = n32
@@ -73,53 +75,61 @@ def _need(s, slot_i, shapes, goff, ready, wanted, n32, n64, n_wanted):
     if slot_i[s, FLAGS] & WANTS:
         wanted[n_wanted] = s
         n_wanted += 1
-    return n32, n64, n_wanted
+    return n32, n64, n_wanted, n_given
 
 
 @jit
-def plan(roots, rec_i, slot_i, shapes, saves, entries, writes, goff, ready, wanted, need):
+def plan(roots, rec_i, slot_i, shapes, saves, entries, writes, goff, ready, wanted, need, given,
+         n_given):
     """Returns (float32 arena size, float64 arena size, number of slots put
-    in `wanted`, lowest record to sweep, bad record or -1, bad slot or -1,
-    entries missing): a bad record was freed by an earlier backward (bad
-    slot -1) or reads a saved value (bad slot) that was changed in place.
-    An entry point a swept record needs and `entries` lacks is marked in
-    `need` (same shape) to be compiled (registry.compile_missing) before
-    run(); records run() takes inline (one_element) need none, and a
-    PARALLEL record needs its serial entry too (the fallback). goff covers
-    every slot; ready (see above) is set for the slots given an offset.
-    The walk stops below the oldest record that made an input it passed:
-    older records (dead graphs still on the tape among them) cannot need a
-    gradient."""
+    in `wanted`, number put in `given`, lowest record to sweep, bad record
+    or -1, bad slot or -1, entries missing): a bad record was freed by an
+    earlier backward (bad slot -1) or reads a saved value (bad slot) that
+    was changed in place. An entry point a swept record needs and `entries`
+    lacks is marked in `need` (same shape) to be compiled
+    (registry.compile_missing) before run(); records run() takes inline
+    (one_element) need none, and a PARALLEL record needs its serial entry
+    too (the fallback). goff covers every slot and is -1 but where the last
+    plan gave an offset: the n_given slots in `given` (all of goff when
+    n_given is -1), which it resets first; ready (see above) is set for the
+    slots given an offset. The walk stops below the oldest record that made
+    an input it passed: older records (dead graphs still on the tape among
+    them) cannot need a gradient."""
     rec_i, slot_i, shapes, saves, entries = bare(rec_i), bare(slot_i), bare(shapes), bare(saves), \
         bare(entries)
     writes, goff, ready, wanted, need = bare(writes), bare(goff), bare(ready), bare(wanted), \
         bare(need)
-    goff[:] = -1
+    given = bare(given)
+    if n_given < 0:
+        goff[:] = -1
+    for i in range(n_given):     # (not a fill: after a large graph, most slots have none)
+        goff[given[i]] = -1
     start, lowest = -1, len(rec_i)
     for root in roots:
         start = max(start, slot_i[root, REC])
         lowest = min(lowest, slot_i[root, REC])
-    n32, n64, n_wanted, missing = 0, 0, 0, 0
+    n32, n64, n_wanted, n_given, missing = 0, 0, 0, 0, 0
     for root in roots:
-        n32, n64, n_wanted = _need(root, slot_i, shapes, goff, ready, wanted, n32, n64, n_wanted)
+        n32, n64, n_wanted, n_given = _need(root, slot_i, shapes, goff, ready, wanted, given, n32,
+                                            n64, n_wanted, n_given)
     for r in range(start, -1, -1):
         if r < lowest:
-            return n32, n64, n_wanted, r + 1, -1, -1, missing
+            return n32, n64, n_wanted, n_given, r + 1, -1, -1, missing
         o = rec_i[r, OUT]
         if goff[o] < 0:
             continue
         op = rec_i[r, OP]
         mask = saves[op]
         if rec_i[r, STATE] & FREED and mask:
-            return n32, n64, n_wanted, r, r, -1, missing
+            return n32, n64, n_wanted, n_given, r, r, -1, missing
         if mask & SAVES_A and _changed(slot_i, rec_i[r, A], rec_i[r, VER_A]):
-            return n32, n64, n_wanted, r, r, rec_i[r, A], missing
+            return n32, n64, n_wanted, n_given, r, r, rec_i[r, A], missing
         if mask & SAVES_B and _changed(slot_i, rec_i[r, B], rec_i[r, VER_B]):
-            return n32, n64, n_wanted, r, r, rec_i[r, B], missing
+            return n32, n64, n_wanted, n_given, r, r, rec_i[r, B], missing
         if mask & SAVES_C and _changed(slot_i, rec_i[r, C], rec_i[r, VER_C]):
-            return n32, n64, n_wanted, r, r, rec_i[r, C], missing
+            return n32, n64, n_wanted, n_given, r, r, rec_i[r, C], missing
         if mask & SAVES_Y and _changed(slot_i, o, slot_i[o, VC_SEEN]):
-            return n32, n64, n_wanted, r, r, o, missing
+            return n32, n64, n_wanted, n_given, r, r, o, missing
         dt = slot_i[o, FLAGS] & DTYPE_MASK & 1
         if not one_element(op, o, writes, slot_i, shapes):
             for col in (dt, 2 + dt):
@@ -129,14 +139,14 @@ def plan(roots, rec_i, slot_i, shapes, saves, entries, writes, goff, ready, want
         if op == FUNCTION:
             for s in slot_view(_INDEX, slot_i, shapes, rec_i[r, C]):
                 lowest = _older(s, slot_i, lowest)
-                n32, n64, n_wanted = _need(s, slot_i, shapes, goff, ready, wanted, n32, n64,
-                                           n_wanted)
+                n32, n64, n_wanted, n_given = _need(s, slot_i, shapes, goff, ready, wanted, given,
+                                                    n32, n64, n_wanted, n_given)
         else:
             for col in (A, B, C):
                 lowest = _older(rec_i[r, col], slot_i, lowest)
-                n32, n64, n_wanted = _need(rec_i[r, col], slot_i, shapes, goff, ready, wanted, n32,
-                                           n64, n_wanted)
-    return n32, n64, n_wanted, 0, -1, -1, missing
+                n32, n64, n_wanted, n_given = _need(rec_i[r, col], slot_i, shapes, goff, ready,
+                                                    wanted, given, n32, n64, n_wanted, n_given)
+    return n32, n64, n_wanted, n_given, 0, -1, -1, missing
 
 
 @jit(inline="always")
