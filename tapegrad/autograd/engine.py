@@ -57,7 +57,7 @@ class _Scratch:
     def __init__(self, n):
         self.ready = np.empty(n, np.uint8)       # see kernels/sweep.py
         self.wanted = np.empty(n, np.int64)      # slots whose owner collects .grad
-        self.given = np.empty(n, np.int64)       # slots the last plan gave an offset,
+        self.given = np.empty(n, np.int32)       # slots the last plan gave an offset,
         self.n_given = -1                        # how many (-1: unknown, reset all)
         self.need = np.zeros_like(ENTRIES, np.uint8)    # entry points to compile, kept zero
         self.words = scratch()                   # run()'s argument block
