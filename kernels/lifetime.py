@@ -9,7 +9,7 @@ _INDEX = np.zeros(0, np.int64)
 
 # Rewritten by generate.py: a changed digest invalidates this file's cache
 # when code it inlines from other kernel files changes.
-KERNELS_DIGEST = "9c08df2c3feb5a7a"
+KERNELS_DIGEST = "f86dd38928925d8c"
 
 
 @jit
@@ -27,14 +27,21 @@ def reachable(n_rec, n_slots, rec_i, slot_i, shapes, refs, saves, function):
         live_rec[r] = True
         if rec_i[r, STATE] & FREED and saves[rec_i[r, OP]]:
             continue
-        for col in (A, B, C):
-            if rec_i[r, col] >= 0:
-                live_slot[rec_i[r, col]] = True
-        if rec_i[r, OP] == function:
-            for s in slot_view(_INDEX, slot_i, shapes, rec_i[r, C]):
-                if s >= 0:
-                    live_slot[s] = True
+        _mark_inputs(r, rec_i, slot_i, shapes, function, live_slot, True)
     return live_rec, live_slot
+
+
+@jit(inline="always")
+def _mark_inputs(r, rec_i, slot_i, shapes, function, marks, value):
+    """marks[s] = value for each input slot s of record r (a custom
+    Function's record lists its inputs in slot c)."""
+    for col in (A, B, C):
+        if rec_i[r, col] >= 0:
+            marks[rec_i[r, col]] = value
+    if rec_i[r, OP] == function:
+        for s in slot_view(_INDEX, slot_i, shapes, rec_i[r, C]):
+            if s >= 0:
+                marks[s] = value
 
 
 @jit
@@ -54,13 +61,8 @@ def unneeded(slots, n_rec, n_slots, rec_i, slot_i, shapes, refs, function):
     for r in range(first, n_rec):        # (a slot's readers come after its record)
         if rec_i[r, STATE] & FREED:
             continue
-        for col in (A, B, C, OUT):
-            if rec_i[r, col] >= 0:
-                free[rec_i[r, col]] = False
-        if rec_i[r, OP] == function:
-            for s in slot_view(_INDEX, slot_i, shapes, rec_i[r, C]):
-                if s >= 0:
-                    free[s] = False
+        free[rec_i[r, OUT]] = False
+        _mark_inputs(r, rec_i, slot_i, shapes, function, free, False)
     out = np.empty(len(slots), np.bool_)
     for i in range(len(slots)):
         out[i] = free[slots[i]]

@@ -3,7 +3,7 @@
 The elementwise kernels of interpreter.py run on blocks of elements
 spread over Numba's threads (registry.py imports this on first use).
 
-Kernels digest: 9c08df2c3feb5a7a
+Kernels digest: f86dd38928925d8c
 """
 from numba import carray, prange
 
