@@ -29,7 +29,7 @@ def _sums(A, sa, ki, n):
     """The n group sums of A, in float64."""
     acc = np.zeros(n)
     if n == 1:
-        acc[0] = _total(A)
+        acc[0] = total(A)
         return acc
     for i in range(A.size):
         acc[_group(i, sa, ki, n)] += A[i]
@@ -37,7 +37,7 @@ def _sums(A, sa, ki, n):
 
 
 @jit(fastmath={"reassoc"})
-def _total(A):
+def total(A):
     """The sum of A in float64. Reassociation lets the loop run in vector
     lanes, 12x faster than one chain of adds; inf and NaN behave as ever."""
     s = 0.0

@@ -27,6 +27,7 @@ WANTS = 8                  # Python collects its gradient (leaf or retain_grad)
 HOOK = 16                  # Python hooks run on its gradient before it is used
 FREE_SLOT = 32             # on the tape's free list (tapegrad/tape.py)
 IN_ROW = 64                # a 0-d value kept in its own row's VC_SEEN word (tapegrad/tape.py)
+PENDING = 128              # a deferred op's output, not computed yet (tapegrad/defer.py)
 
 SAVES_A, SAVES_B, SAVES_C, SAVES_Y, SAVES_K = 1, 2, 4, 8, 16
 

@@ -3,7 +3,7 @@
 The elementwise kernels of interpreter.py run on blocks of elements
 spread over Numba's threads (registry.py imports this on first use).
 
-Kernels digest: f86dd38928925d8c
+Kernels digest: 9b7ef013641cdfa7
 """
 from numba import carray, prange
 

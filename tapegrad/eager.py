@@ -30,7 +30,7 @@ from .forward import KEEPDIM, _row, axes
 from .kernels import layout as L
 from .kernels import interpreter, registry
 from .kernels import scalar
-from .kernels.replay import call_forward
+from .kernels.replay import call_forward, forward as _forward_records
 from .optable import OPS
 
 FENTRIES = registry.table(OPS, "fentry")     # forward entry points, 0 until compiled
@@ -160,6 +160,33 @@ def _ufunc(code):
 
 
 UFUNC = [_ufunc(code) for code in range(len(OPS))]
+
+
+def compile_forward(tape, records):
+    """The forward entry points tape records `records` (an index) need, compiled now."""
+    ops = tape.rec_i[records, L.OP]
+    dts = np.minimum(tape.slot_i[tape.rec_i[records, L.OUT], L.FLAGS] & L.DTYPE_MASK, 1)
+    missing = FENTRIES[ops, dts] == 0
+    if missing.any():
+        pairs = set(zip(ops[missing].tolist(), dts[missing].tolist()))
+        registry.compile_missing(FENTRIES, OPS, sorted(pairs), "fentry")
+
+
+def run_forward(tape, start, stop, scratch):
+    """Run tape records start..stop-1 forward again, each writing its output
+    slot in place through the kernel eager ran: the compiled sweep
+    (kernels/replay.py), or NumPy for the records it marks NUMPY.
+    scratch: kernels.sweep.scratch()."""
+    r = start
+    while r >= 0:
+        r = _forward_records(r, stop, tape.rec_i, tape.rec_f, tape.rec_k, tape.slot_i,
+                             tape.shapes, FENTRIES, scratch)
+        if r >= 0:
+            code, a, b, c, o = tape.rec_i[r, :5].tolist()
+            inputs = [tape.value(s) for s in (a, b, c) if s >= 0]
+            k0, k1 = tape.rec_f[r].tolist()
+            numpy_forward(code, inputs, k0, k1, int(tape.rec_k[r]), out=tape.arrays[o])
+            r += 1
 
 
 def numpy_forward(code, arrays, k0, k1, ki, out=None):

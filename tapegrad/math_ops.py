@@ -6,7 +6,8 @@ import numbers
 
 import numpy as np
 
-from . import dtypes
+from . import defer, dtypes
+from .defer import Deferred
 from .autograd.grad_mode import is_grad_enabled
 from .optable import CODE
 from .record import apply, cast, float_dtype, wrap
@@ -53,6 +54,11 @@ def _binary(name, x, y, alpha=1, reflected=False, dt=None):
     """x (op) y, or y (op) x when reflected, for a tensor x and a tensor or
     Python number y. Numbers are folded into the record as k0."""
     if isinstance(y, Tensor):
+        if type(x) is Deferred or type(y) is Deferred:
+            out = defer.record(CODE[name], [y, x] if reflected else [x, y],
+                               alpha if name in ("add", "sub") else 0.0, dt=dt)
+            if out is not None:
+                return out
         # (one dtype needs no promotion: the common case, a fifth of an op's time)
         dt = dt or (x.dtype if x._data.dtype == y._data.dtype else dtypes.result_type(x, y))
         a, b = (y, x) if reflected else (x, y)
@@ -69,6 +75,10 @@ def _binary(name, x, y, alpha=1, reflected=False, dt=None):
     dt = dt or dtypes.result_type(x, y)
     if alpha != 1:
         y = y * alpha
+    if type(x) is Deferred and type(y) in _PYTHON_NUMBERS:
+        out = defer.record(_SCALAR_FORM[name, reflected], [x], y, dt=dt)
+        if out is not None:
+            return out
     return apply(_SCALAR_FORM[name, reflected], [cast(x, dt)], k0=y, dt=dt)
 
 
@@ -146,8 +156,8 @@ def _unary(name, floating=True):
     code = CODE[name]
 
     def op(input):
-        # (a float input needs no cast: the common case, tested first)
-        x = input if not floating or input._data.dtype.kind == "f" else \
+        # (a float input needs no cast: the common case, tested first; a Deferred one is float)
+        x = input if not floating or type(input) is Deferred or input._data.dtype.kind == "f" else \
             cast(input, float_dtype(input))
         return apply(code, [x])
     op.__name__ = name

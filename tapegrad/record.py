@@ -3,7 +3,8 @@ import traceback
 
 import numpy as np
 
-from . import capture, dtypes, eager
+from . import capture, defer, dtypes, eager
+from .defer import DEFERS, Deferred
 from .autograd import anomaly_mode
 from .autograd.grad_mode import is_grad_enabled
 from .kernels import layout as L
@@ -42,7 +43,11 @@ def apply(code, inputs, k0=0.0, k1=0.0, ki=0, dt=None):
     an input requires grad. Float math runs the op's compiled forward where
     it has one (replay runs the same kernel), the rest its NumPy forward. k0
     goes to the NumPy forward as given (a Python int keeps int math int) and
-    to the record as a float."""
+    to the record as a float. Large elementwise work is deferred (defer.py)."""
+    if type(inputs[0]) is Deferred or DEFERS[code] and inputs[0]._data.size >= defer.FROM:
+        out = defer.record(code, inputs, k0, k1, ki, dt)
+        if out is not None:
+            return out
     dt = dt or inputs[0].dtype
     arrays = [x._data for x in inputs]
     shape_of = eager.SHAPE_OF[code] if dt.is_floating_point else None

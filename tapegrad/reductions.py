@@ -6,6 +6,7 @@ from collections import namedtuple
 import numpy as np
 
 from . import dtypes
+from .defer import Deferred
 from .autograd.grad_mode import is_grad_enabled
 from .forward import KEEPDIM
 from .optable import CODE
@@ -43,7 +44,7 @@ def _mask(x, dim):
 def _reduce(name, x, dim, keepdim, dt=None, k0=0.0, k1=0.0):
     """Record reduction `name` (its *_dim form when a dim was given)."""
     dt = dt or x.dtype
-    x = cast(x, dt)
+    x = x if type(x) is Deferred and x.dtype is dt else cast(x, dt)   # (a cast reads data)
     mask, count = _mask(x, dim)
     form = name if dim is _ALL or f"{name}_dim" not in CODE else f"{name}_dim"
     return apply(CODE[form], [x], k0=k0, k1=k1, ki=mask | (KEEPDIM if keepdim else 0), dt=dt), count

@@ -23,11 +23,9 @@ import warnings
 import numpy as np
 
 from . import capture, eager
-from .eager import FENTRIES
 from .kernels import layout as L
-from .kernels import registry, sweep
+from .kernels import sweep
 from .kernels.memory import address
-from .kernels.replay import forward
 from .optable import CODE, OPS
 from .record import new
 from .tape import Tape, _local
@@ -155,7 +153,7 @@ class Program:
         self.inputs = [mine for mine, _ in self.inputs]
         if self.why is None:
             self._mark_inline()
-            _compile(tape)
+            eager.compile_forward(tape, slice(0, tape.n_rec))
         return _unmap(self.outputs)
 
     def _private(self, x):
@@ -214,13 +212,7 @@ class Program:
                 if kind == "run":
                     if not self._refresh_leaves():
                         return _FALLBACK
-                    r = step[1]
-                    while r >= 0:
-                        r = forward(r, step[2], tape.rec_i, tape.rec_f, tape.rec_k, tape.slot_i,
-                                    tape.shapes, FENTRIES, scratch)
-                        if r >= 0:
-                            self._numpy_record(r)
-                            r += 1
+                    eager.run_forward(tape, step[1], step[2], scratch)
                 elif kind == "guard":
                     now = capture.resolve(step[1])
                     if now is None or not np.array_equal(now._data, step[2], equal_nan=True):
@@ -233,14 +225,6 @@ class Program:
         finally:
             _local.tape = outer
         return _unmap(self.outputs)
-
-    def _numpy_record(self, r):
-        """Record r through its op's NumPy forward, as eager ran it."""
-        tape = self.tape
-        code, a, b, c, o = tape.rec_i[r, :5].tolist()
-        inputs = [tape.value(s) for s in (a, b, c) if s >= 0]
-        k0, k1 = tape.rec_f[r].tolist()
-        eager.numpy_forward(code, inputs, k0, k1, int(tape.rec_k[r]), out=tape.arrays[o])
 
     def _refresh_leaves(self):
         """Point each leaf slot at its tensor's data now (a parameter given
@@ -261,16 +245,6 @@ class Program:
             else:
                 np.copyto(old, data)
         return True
-
-
-def _compile(tape):
-    """The forward entry points a recording needs, compiled now."""
-    ops = tape.rec_i[:tape.n_rec, L.OP]
-    dts = np.minimum(tape.slot_i[tape.rec_i[:tape.n_rec, L.OUT], L.FLAGS] & L.DTYPE_MASK, 1)
-    missing = FENTRIES[ops, dts] == 0
-    if missing.any():
-        pairs = set(zip(ops[missing].tolist(), dts[missing].tolist()))
-        registry.compile_missing(FENTRIES, OPS, sorted(pairs), "fentry")
 
 
 def _tensors(x):

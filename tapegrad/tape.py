@@ -61,6 +61,7 @@ SETTLE_EVERY = 1024
 RESERVE = 1 << 20
 LARGE = 1 << 16            # bytes: an op's output this large is let go of right after backward
 _IN_ROW_AT = 8 * L.VC_SEEN          # byte offset of a settled value in its row
+_NOTHING = np.zeros(0, np.float32)   # a pending slot's stand-in while record() makes it
 
 
 class Tape:
@@ -92,6 +93,9 @@ class Tape:
         self.plans = None                  # a replayed step's backward plans (autograd/engine.py)
         self.scratch = None                # backward's arrays between passes (autograd/engine.py)
         self.large = set()                 # slots of op outputs of LARGE bytes or more
+        self.pending = []                  # records of deferred ops not computed yet (defer.py)
+        self.snapshots = {}                # slot -> the copy of its value pending records read
+        self.tiles = None                  # defer.sweep's tile-sized values, kept
         self._settled = 0                  # records whose outputs settle() has looked at
 
     # -- shapes -----------------------------------------------------------
@@ -153,6 +157,10 @@ class Tape:
             flags = int(self.slot_i[s, L.FLAGS])
             if flags & L.IN_ROW:
                 a = np.array(self._in_row(flags & L.DTYPE_MASK)[s])
+            elif flags & L.PENDING and self.pending:
+                from .defer import materialize
+                materialize(self)
+                a = self.arrays[s]
         return a
 
     def _in_row(self, code):
@@ -173,7 +181,7 @@ class Tape:
     def _settle(self, outs):
         rows = self.slot_i[outs]
         loose = outs[(rows[:, L.SHAPE] == 0) & (rows[:, L.VC_ADDR] == 0) & (self.refs[outs] == 0)
-                     & (rows[:, L.FLAGS] & (L.IN_ROW | L.FREE_SLOT) == 0)].tolist()
+                     & (rows[:, L.FLAGS] & (L.IN_ROW | L.FREE_SLOT | L.PENDING) == 0)].tolist()
         arrays, getrefcount = self.arrays, sys.getrefcount
         slots, values = [], []
         for s in loose:
@@ -242,6 +250,15 @@ class Tape:
         self.n_rec = r + 1
         return s
 
+    def record_pending(self, code, a, b, c, shape, flags, k0, k1, ki, versions, state):
+        """record() for a deferred op (defer.py): its output slot gets a shape
+        and no value (PENDING) until defer.materialize computes it."""
+        s = self.record(code, a, b, c, _NOTHING, flags | L.PENDING, k0, k1, ki, versions, state)
+        self.arrays[s] = None
+        self.slot_i[s, L.SHAPE] = self._shape_id(shape)
+        self.pending.append(self.n_rec - 1)
+        return s
+
     def _grow_records(self):
         self.rec_i = _doubled(self.rec_i)
         self.rec_f = _doubled(self.rec_f)
@@ -288,6 +305,9 @@ class Tape:
         self.slot_i[:self.n_slots, L.REC] = np.where(produced >= 0, new_index[produced], -1)
 
     def reclaim(self):
+        if self.pending:          # (its walk keeps what backward needs, not what forward does)
+            from .defer import materialize
+            materialize(self)
         buffers.let_go()
         live_rec, live_slot = reachable(self.n_rec, self.n_slots, self.rec_i, self.slot_i,
                                         self.shapes, self.refs, SAVES, FUNCTION)

@@ -300,7 +300,8 @@ class Tensor:
 
     # -- pickle and copy.deepcopy: the values and the flag, never the tape --
     def __reduce_ex__(self, protocol):
-        return _rebuild, (type(self), np.array(self._data), self._rg)
+        data = np.array(self._data)     # (first: reading a Deferred's data makes it a Tensor)
+        return _rebuild, (type(self), data, self._rg)
 
     def __deepcopy__(self, memo):
         if not self.is_leaf:

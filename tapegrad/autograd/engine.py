@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from .. import buffers, capture, eager
+from .. import buffers, capture, defer, eager
 from ..kernels import layout as L
 from ..kernels import registry
 from ..kernels.sweep import plan, run, scratch
@@ -104,6 +104,14 @@ class _Sweep:
             self.grad(t._slot)[...] += seed.reshape(-1)
             self.start = max(self.start, int(tape.slot_i[t._slot, L.REC]))
 
+    def over(self, tape, goff, ready):
+        """A sweep of another table of records (a crew of defer.py, with the
+        offsets and ready bytes of its slots) into this sweep's arenas."""
+        sweep = object.__new__(type(self))
+        sweep.tape, sweep.goff, sweep.ready, sweep.arenas = tape, goff, ready, self.arenas
+        sweep.scratch, sweep.start, sweep.low, sweep.wanted = scratch(), -1, 0, []
+        return sweep
+
     def _plan(self, tape, slots, n, work):
         n32, n64, n_wanted, work.n_given, low, bad_rec, bad_slot, missing = plan(
             slots, tape.rec_i, tape.slot_i, tape.shapes, SAVES, ENTRIES, WRITES, self.goff[:n],
@@ -168,10 +176,13 @@ class _Sweep:
                 g[...] = 0
         return g
 
-    def run(self, retain):
-        """Alternate between the compiled sweep and Python. In anomaly mode
-        the sweep goes one record at a time, checking for new NaN gradients."""
-        tape, r, hooks_done, low = self.tape, self.start, -1, self.low
+    def run(self, retain, start=None, low=None):
+        """Alternate between the compiled sweep and Python, over records
+        start..low (the plan's by default). In anomaly mode the sweep goes
+        one record at a time, checking for new NaN gradients."""
+        tape, hooks_done = self.tape, -1
+        r = self.start if start is None else start
+        low = self.low if low is None else low
         step = anomaly_mode.enabled
         tape.sweeping += 1
         try:
@@ -298,6 +309,13 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     """Accumulates d(tensors)/d(leaf) into every reachable leaf's .grad."""
     if create_graph:
         raise NotImplementedError("create_graph=True (higher-order gradients) is not supported yet")
+    group = defer.fusable(tensors, grad_tensors, retain_graph, inputs)
+    if group is not None:          # a loss of deferred elementwise work: swept tile by tile
+        sweep = _Sweep(tensors._tape, [tensors], [np.ones((), tensors.dtype.np)])
+        defer.sweep(sweep, group, tensors)
+        sweep.run(False)
+        _collect(sweep, None)
+        return
     tensors, seeds = _check(tensors, grad_tensors)
     graph = [(t, s) for t, s in zip(tensors, seeds) if not t.is_leaf]
     for t, s in zip(tensors, seeds):
@@ -307,6 +325,11 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         return
     sweep = _Sweep(graph[0][0]._tape, [t for t, _ in graph], [s for _, s in graph])
     sweep.run(bool(retain_graph))
+    _collect(sweep, inputs)
+
+
+def _collect(sweep, inputs):
+    """Each wanted slot's gradient into its tensor's .grad (of `inputs` only, if given)."""
     tape = sweep.tape
     only = None if inputs is None else {id(x) for x in _as_list(inputs)}
     for w in sweep.wanted:
