@@ -268,10 +268,30 @@ class _Crew:
         self.goff[-1] = sw.goff[real[-1]]               # the root's gradient, one element
         self.ready = sw.ready[real].copy()
         self.ready[self.e:-1] = 0
+        self.forward_rec, self.backward_rec = self.rec_i, self.rec_i.copy()
+        self._share_passed_gradients()
         self.ready0, self.goff0 = self.ready.copy(), self.goff.copy()
         self.sweeping, self.large, self.plans, self.hooks = 1, None, None, {}
         eager.compile_forward(self, slice(0, k))
         self.words = scratch()
+
+    def _share_passed_gradients(self):
+        """An input whose rule passes the gradient on as it is (an add's,
+        a clone's) and that no other record reads takes its output's
+        gradient region as its own: the backward records drop it, and with
+        it a copy of the tile."""
+        rec = self.backward_rec
+        read = rec[:, L.A:L.C + 1].ravel()
+        reads = np.bincount(read[read >= 0], minlength=len(self.goff))
+        for r in range(len(rec) - 2, -1, -1):       # from the root down, so shares chain
+            rules = OPS[rec[r, L.OP]].vjp
+            for col, rule in zip((L.A, L.B, L.C), rules):
+                s = rec[r, col]
+                if s >= self.e and reads[s] == 1 and (
+                        rule == "g" or rule == "g * k0" and self.rec_f[r, 0] == 1):
+                    self.goff[s] = self.goff[rec[r, L.OUT]]
+                    self.ready[s] = 1         # (written when read: its output's is complete)
+                    rec[r, col] = -1
 
     def value(self, s):
         return self.arrays[s]
@@ -288,8 +308,10 @@ class _Crew:
         self.arrays[:e] = [x[i:i + m] for x in self.sources]
         self.goff[:e] = np.where(self.goff0[:e] >= 0, self.goff0[:e] + i, -1)
         self.ready[:] = self.ready0
+        self.rec_i = self.forward_rec           # (the tables eager.run_forward and the sweep read)
         eager.run_forward(self, 0, k, self.words)
         part = total(self.arrays[self.rec_i[k, L.A]])
+        self.rec_i = self.backward_rec
         sweep.run(False, k, 0)
         return part
 
