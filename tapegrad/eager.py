@@ -212,7 +212,8 @@ def _into(f, a, out=None):
 
 def _numpy_vjp(op):
     """A unary op's derivative rule over whole arrays where it is arithmetic
-    and NumPy's vector math only (sin, cos, erf), else None."""
+    and NumPy's vector math only (sin, cos, erf), else None. Its steps
+    write into `out` where given (the gradient, when nothing is in it yet)."""
     if op.arity != 1 or not isinstance(op.vjp, tuple):
         return None
     tree = ast.parse(op.vjp[0])
@@ -222,7 +223,8 @@ def _numpy_vjp(op):
             or any(isinstance(n, (ast.IfExp, ast.Compare)) for n in ast.walk(tree)):
         return None
     rule = tree.body[0].value
-    return lambda g, a, y, k0, k1: _evaluate(rule, dict(g=g, a=a, y=y, k0=k0, k1=k1), [])
+    return lambda g, a, y, k0, k1, out=None: _evaluate(rule, dict(g=g, a=a, y=y, k0=k0, k1=k1), [],
+                                                       [] if out is None else [out])
 
 
 _NUMPY_RULES = {"cos", "sin", "exp"}
@@ -230,10 +232,12 @@ _UFUNCS = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div
            ast.Pow: np.power, ast.USub: np.negative}
 
 
-def _evaluate(node, operands, temporaries):
+def _evaluate(node, operands, temporaries, spare):
     """A rule's value over whole arrays, as NumPy evaluates the expression,
     but each step into an array from the pool (a step's own operand where
-    it is one of these): a new temporary of 40 MB is fresh pages each call."""
+    it is one of these): a new temporary of 40 MB is fresh pages each call.
+    The first array taken is `spare`'s, where there is one: as steps write
+    into their first temporary operand, the value ends there."""
     if isinstance(node, ast.Name):
         return operands[node.id]
     if isinstance(node, ast.Constant):
@@ -244,11 +248,11 @@ def _evaluate(node, operands, temporaries):
         f, args = _UFUNCS[type(node.op)], [node.operand]
     else:
         f, args = _UFUNCS[type(node.op)], [node.left, node.right]
-    args = [_evaluate(x, operands, temporaries) for x in args]
+    args = [_evaluate(x, operands, temporaries, spare) for x in args]
     out = next((x for x in args if any(x is t for t in temporaries)), None)
     if out is None:
         like = next(x for x in args if isinstance(x, np.ndarray))
-        out = buffers.empty(like.shape, like.dtype)
+        out = spare.pop() if spare else buffers.empty(like.shape, like.dtype)
         temporaries.append(out)
     with np.errstate(all="ignore"):          # inf and NaN come silently, as in torch
         return f(*args, out=out)

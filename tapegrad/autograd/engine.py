@@ -225,11 +225,11 @@ class _Sweep:
             rule = eager.NUMPY_VJP[tape.rec_i[r, L.OP]]
             with np.errstate(all="ignore"):
                 g = rule(self.grad(o), tape.value(a).reshape(-1), tape.value(o).reshape(-1),
-                         tape.rec_f[r, 0], tape.rec_f[r, 1])
-                if fresh:
-                    np.copyto(ga, g)
-                else:
+                         tape.rec_f[r, 0], tape.rec_f[r, 1], ga if fresh else None)
+                if not fresh:
                     ga += g
+                elif g is not ga:
+                    np.copyto(ga, g)
         if not retain:
             tape.rec_i[r, L.STATE] |= L.FREED
 
