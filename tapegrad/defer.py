@@ -28,7 +28,6 @@ later (an optimizer step, a write through a NumPy view) does not reach the
 values computed from them.
 """
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -103,7 +102,7 @@ def record(code, inputs, k0=0.0, k1=0.0, ki=0, dt=None):
             or not dtype.is_floating_point or any(type(x) is Deferred and x._tape is not tape
                                                   for x in inputs)):
         return None
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     if code in ROOTS:            # a sum or mean of all of a Deferred tensor's elements
         if type(inputs[0]) is not Deferred or ki != (1 << len(shape)) - 1:
             return None
@@ -179,8 +178,9 @@ def fusable(tensors, grad_tensors, retain_graph, inputs):
     group = sorted(group)
     outs = tape.rec_i[group[:-1], L.OUT]
     others = [r for r in tape.pending if r not in group]
+    read_by_others = tape.rec_i[others, L.A:L.C + 1].ravel().tolist() if others else ()
     if (tape.refs[outs].any() or (tape.slot_i[outs, L.FLAGS] & (L.WANTS | L.HOOK)).any()
-            or np.isin(tape.rec_i[others, L.A:L.C + 1], outs).any()):
+            or not set(outs.tolist()).isdisjoint(read_by_others)):
         return None          # something else can see a value in between
     return group
 
@@ -369,5 +369,6 @@ _workers = []
 def _pool():
     """The thread pool of the crews past the first, made on first use."""
     if not _workers:
+        from concurrent.futures import ThreadPoolExecutor     # (5 ms of import, on first use)
         _workers.append(ThreadPoolExecutor(max(1, workers() - 1), "tapegrad-tiles"))
     return _workers[0]

@@ -30,7 +30,9 @@ VC_SEEN word (unused: such a slot has no version counter); ADDR points
 there and the ndarray, about 135 bytes, is dropped. `settle` looks at the
 outputs of every SETTLE_EVERY new records, reclaim at all live ones; a
 long graph of scalar ops so holds a value in its row's 8 bytes. Read a
-slot's value with `value(s)`, not `arrays[s]`, which is None for these.
+slot's value with `value(s)`, not `arrays[s]`, which is None for these
+and for the outputs of deferred ops not computed yet (PENDING, defer.py);
+value() computes those, and so does a reclaiming pass before its walk.
 """
 import itertools
 import math
