@@ -244,10 +244,11 @@ class _Crew:
 
     def __init__(self, tape, sw, group, outside, worker):
         real = np.concatenate([outside, tape.rec_i[group, L.OUT]])
-        local = np.full(int(real.max()) + 2, -1, np.int64)      # (index -1 stays -1)
-        local[real] = np.arange(len(real))
         self.rec_i = tape.rec_i[group].copy()
-        self.rec_i[:, L.A:L.OUT + 1] = local[self.rec_i[:, L.A:L.OUT + 1]]
+        order = np.argsort(real)
+        named = self.rec_i[:, L.A:L.OUT + 1]
+        at = order[np.searchsorted(real[order], named).clip(0, len(real) - 1)]
+        self.rec_i[:, L.A:L.OUT + 1] = np.where(named >= 0, at, -1)
         self.rec_i[:, L.STATE] &= ~(L.PARALLEL | L.FREED)    # (a tile is too small to split)
         self.rec_f, self.rec_k = tape.rec_f[group].copy(), tape.rec_k[group].copy()
         self.slot_i = np.zeros((len(real), L.SLOT_COLS), np.int64)
