@@ -2,6 +2,8 @@
 ops is swept tile by tile, its gradients bitwise those of the normal sweep
 and its values torch's; whatever else reads a deferred value gets eager's
 value, and later in-place changes of the inputs do not reach it."""
+import threading
+
 import numpy as np
 import pytest
 import torch as pt
@@ -168,3 +170,47 @@ def test_fused_training_steps_run_in_flat_memory():
         held.append((buffers.held(), current().held_bytes))
     assert held[-1][0] == held[5][0], held            # the buffer pool: the same buffers
     assert held[-1][1] - held[5][1] < 1024, held      # the tape: 0-d losses until reclaimed
+
+
+ENTRY_POINTS = {
+    "autograd.grad": lambda m, x, y: list(m.autograd.grad((x.sin() * y).mean(), [x, y])),
+    "backward(gradient)": lambda m, x, y: _backward_with(m, x.exp() * y, m.ones_like(x), x),
+    "in place on a deferred value": lambda m, x, y: _backward_with(m, (x * 2).add_(y), None, x),
+    "indexed": lambda m, x, y: [(x.tanh() * y)[7:11].detach()],
+    "under no_grad": lambda m, x, y: [_no_grad(m, x.exp() * y)],
+}
+
+
+def _backward_with(m, out, gradient, x):
+    (out.sum() if gradient is None else out).backward(gradient)
+    return [out.detach(), x.grad]
+
+
+def _no_grad(m, t):
+    with m.no_grad():
+        return t + 1
+
+
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+def test_other_ways_in_give_torchs_results(name):
+    ours = ENTRY_POINTS[name](torch, *_inputs(torch))
+    ref = ENTRY_POINTS[name](pt, *_inputs(pt))
+    for a, b in zip(ours, ref):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_threads_sweep_their_own_tapes():
+    def run(out, key):
+        x, y = _inputs(torch)
+        for _ in range(5):
+            x.grad = None
+            LOSSES["chain"](x, y).backward()
+        out[key] = x.grad.numpy().tobytes()
+    out = {}
+    threads = [threading.Thread(target=run, args=(out, k)) for k in range(3)]
+    for t in threads:
+        t.start()
+    run(out, "main")
+    for t in threads:
+        t.join()
+    assert len(set(out.values())) == 1 and len(out) == 4
