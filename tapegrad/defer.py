@@ -6,9 +6,10 @@ makes as many). So an elementwise op on float tensors of FROM elements or
 more, all of one shape and dtype, recorded for backward (grad mode on, an
 input requiring grad), is recorded and not computed: it returns a Deferred
 tensor whose slot is PENDING. So is the sum or mean of all of a Deferred
-tensor's elements (a loss).
+tensor's elements (a loss), and a loss's tail of scalar steps whose rules
+read no values (0.5 * loss, loss / n, -loss: TAILS).
 
-When backward starts at such a sum or mean and nothing else can see the
+When backward starts at such a loss and nothing else can see the
 values in between (no tensor holds them, no hook or retain_grad asks for
 them), sweep() runs the pending records forward and then their VJPs, one
 tile of TILE elements at a time, so the values and gradients in between
@@ -49,6 +50,9 @@ ROOTS = (CODE["sum"], CODE["mean"])
 # elementwise ops with a compiled forward and an elementwise rule per input
 DEFERS = [op.arity > 0 and isinstance(op.vjp, tuple) and op.forward is not None
           and bool(op.fwd) and not op.fwd.startswith("kernel:") for op in OPS]
+# ops a loss may go through after its sum or mean (0.5 * loss, loss / n, -loss):
+# one input, and a rule that reads no value, so backward can take them first
+TAILS = [defers and op.arity == 1 and op.saves <= {"k"} for op, defers in zip(OPS, DEFERS)]
 
 
 class Deferred(Tensor):
@@ -103,8 +107,8 @@ def record(code, inputs, k0=0.0, k1=0.0, ki=0, dt=None):
                                                   for x in inputs)):
         return None
     size = math.prod(shape)
-    if code in ROOTS:            # a sum or mean of all of a Deferred tensor's elements
-        if type(inputs[0]) is not Deferred or ki != (1 << len(shape)) - 1:
+    if code in ROOTS or TAILS[code] and shape == ():    # a loss and its tail (see TAILS)
+        if type(inputs[0]) is not Deferred or code in ROOTS and ki != (1 << len(shape)) - 1:
             return None
         out_shape, state = (), 0
     elif DEFERS[code] and size >= FROM:
@@ -164,10 +168,15 @@ def fusable(tensors, grad_tensors, retain_graph, inputs):
             or t._tape is not current()):
         return None
     tape = t._tape
-    root = int(tape.slot_i[t._slot, L.REC])
-    if tape.rec_i[root, L.OP] not in ROOTS or tape.slot_i[t._slot, L.FLAGS] & (L.WANTS | L.HOOK):
+    if tape.slot_i[t._slot, L.FLAGS] & (L.WANTS | L.HOOK):
         return None
-    group, todo = {root}, [root]
+    tail, root = [], int(tape.slot_i[t._slot, L.REC])
+    while TAILS[tape.rec_i[root, L.OP]]:          # (0-d, as t: a deferred op's input was)
+        tail.append(root)
+        root = int(tape.slot_i[tape.rec_i[root, L.A], L.REC])
+    if tape.rec_i[root, L.OP] not in ROOTS:
+        return None
+    group, todo = {root, *tail}, [root]
     while todo:
         for s in tape.rec_i[todo.pop(), L.A:L.C + 1].tolist():
             if s >= 0 and tape.slot_i[s, L.FLAGS] & L.PENDING:
@@ -188,12 +197,18 @@ def fusable(tensors, grad_tensors, retain_graph, inputs):
 def sweep(sw, group, root):
     """Backward over `group` (from fusable) as part of backward's sweep `sw`
     (autograd/engine.py), whose plan gave every slot its gradient offset.
-    Tile by tile, on up to `workers()` threads (each tile is independent):
-    the records forward into tile-sized values, then their VJPs into
-    tile-sized gradients and into the group's inputs' gradients in the arena.
-    Then the root tensor gets its value, and the rest of the sweep skips
-    the group's records, now freed."""
+    The loss's tail first (its rules read no values), to the gradient of
+    its sum or mean. Then tile by tile, on up to `workers()` threads (each
+    tile is independent): the records forward into tile-sized values, then
+    their VJPs into tile-sized gradients and into the group's inputs'
+    gradients in the arena. Then the sum or mean gets its value, the tail
+    runs forward, and the rest of the sweep skips the group's records, now
+    freed."""
     tape, rec = sw.tape, sw.tape.rec_i
+    tail = group[1 + next(i for i, r in enumerate(group) if rec[r, L.OP] in ROOTS):]
+    group = group[:len(group) - len(tail)]
+    if tail:
+        _tail_backward(sw, tail)
     outside = _outside(tape, group)
     n = int(tape.shapes[tape.slot_i[outside[0], L.SHAPE], L.NUMEL])
     count = -(-n // TILE)
@@ -212,19 +227,44 @@ def sweep(sw, group, root):
             f.result()
     sw.ready[outside] = crews[0].ready[:len(outside)]     # (every crew wrote its tiles the same way)
     rec[group, L.STATE] |= L.FREED
-    sw.goff[rec[group, L.OUT]] = -1
     top = group[-1]
-    value = np.array(math.fsum(sums) / n if rec[top, L.OP] == CODE["mean"] else math.fsum(sums),
-                     crews[0].dtype)
-    s = rec[top, L.OUT]
-    tape.arrays[s] = root._data = value
-    tape.slot_i[s, L.ADDR] = address(value)
-    tape.slot_i[s, L.FLAGS] &= ~L.PENDING
-    tape.held_bytes += value.nbytes
+    _give(tape, rec[top, L.OUT], np.array(
+        math.fsum(sums) / n if rec[top, L.OP] == CODE["mean"] else math.fsum(sums), crews[0].dtype))
+    eager.compile_forward(tape, tail)
+    for r in tail:
+        _give(tape, rec[r, L.OUT], np.empty((), crews[0].dtype))
+        eager.run_forward(tape, r, r + 1, scratch())
+    group += tail
+    sw.goff[rec[group, L.OUT]] = -1
+    root._data = tape.arrays[root._slot]
     root.__class__ = Tensor
     tape.pending = [r for r in tape.pending if r not in group]
     if not tape.pending:
         tape.snapshots.clear()
+
+
+def _give(tape, s, value):
+    """Pending slot s computed: it holds `value` (0-d) from now on."""
+    tape.arrays[s] = value
+    tape.slot_i[s, L.ADDR] = address(value)
+    tape.slot_i[s, L.FLAGS] &= ~L.PENDING
+    tape.held_bytes += value.nbytes
+
+
+def _tail_backward(sw, tail):
+    """The VJPs of a loss's tail (ascending records), from the seed to the
+    gradient of its sum or mean: the normal sweep's, over values not
+    computed yet, which their rules do not read (a zero stands in)."""
+    tape, rec = sw.tape, sw.tape.rec_i
+    slots = np.append(rec[tail, L.A], rec[tail[-1], L.OUT])
+    zero = np.zeros((), dtypes.BY_CODE[int(tape.slot_i[slots[0], L.FLAGS]) & L.DTYPE_MASK].np)
+    tape.slot_i[slots, L.ADDR] = address(zero)
+    tape.sweeping += 1              # (nothing to let go of between here and the tiles)
+    try:
+        sw.run(False, tail[-1], tail[0])
+    finally:
+        tape.sweeping -= 1
+        tape.slot_i[slots, L.ADDR] = 0
 
 
 def workers():

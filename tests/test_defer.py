@@ -23,6 +23,8 @@ LOSSES = {
                            + (y - 1).abs()).mean(),
     "scalar forms": lambda x, y: ((2 - x) / 3 + 1 / x + x ** 1.5 + 2 ** y - x * 0.5).mean(),
     "clamp and shared inputs": lambda x, y: (x.clamp(0.5, 1.5) * y + x * x).sum(),
+    "a tail after the sum": lambda x, y: 0.5 * (x * y).sum(),
+    "a longer tail": lambda x, y: -((x.exp() - y).mean() / 3) + 1,
 }
 
 
@@ -178,6 +180,8 @@ ENTRY_POINTS = {
     "in place on a deferred value": lambda m, x, y: _backward_with(m, (x * 2).add_(y), None, x),
     "indexed": lambda m, x, y: [(x.tanh() * y)[7:11].detach()],
     "under no_grad": lambda m, x, y: [_no_grad(m, x.exp() * y)],
+    "a tail that reads its value": lambda m, x, y: _backward_with(m, (x.tanh() * y).mean() ** 2,
+                                                                  m.ones(()), x),
 }
 
 
