@@ -12,9 +12,9 @@ read no values (0.5 * loss, loss / n, -loss: TAILS).
 When backward starts at such a loss and nothing else can see the
 values in between (no tensor holds them, no hook or retain_grad asks for
 them), sweep() runs the pending records forward and then their VJPs, one
-tile of TILE elements at a time, so the values and gradients in between
-stay in the caches: the arrays in memory are the inputs and their
-gradients. The tiles run the kernels eager and the normal sweep run
+tile of TILE elements at a time, on Numba's threads (each a _Crew with its
+own copy of the records), so the values and gradients in between stay in
+the caches: the arrays in memory are the inputs and their gradients. The tiles run the kernels eager and the normal sweep run
 (compiled, or NumPy's vector math where eager uses it), element for
 element in the same order, so the gradients are bitwise those of the
 normal sweep. The loss sums tile by tile in float64, so its float32 value
@@ -24,9 +24,9 @@ Anything else that reads a pending value (printing, .item(), an op that
 does not defer, an in-place change, a backward that cannot fuse, the
 tape's reclaiming pass) computes every pending record on the tape first
 (materialize), exactly as eager would have. A pending record's inputs from
-outside are copied when first read (snapshots), so an in-place change made
-later (an optimizer step, a write through a NumPy view) does not reach the
-values computed from them.
+outside are copied when it is recorded (snapshots), so an in-place change
+made later (an optimizer step, a write through a NumPy view) does not
+reach the values computed from them.
 """
 import math
 
