@@ -14,10 +14,10 @@ values in between (no tensor holds them, no hook or retain_grad asks for
 them), sweep() runs the pending records forward and then their VJPs, one
 tile of TILE elements at a time, on Numba's threads (each a _Crew with its
 own copy of the records), so the values and gradients in between stay in
-the caches: the arrays in memory are the inputs and their gradients. The tiles run the kernels eager and the normal sweep run
-(compiled, or NumPy's vector math where eager uses it), element for
-element in the same order, so the gradients are bitwise those of the
-normal sweep. The loss sums tile by tile in float64, so its float32 value
+the caches: the arrays in memory are the inputs and their gradients. The
+tiles run the kernels eager and the normal sweep run (compiled, or
+NumPy's vector math where eager uses it), element for element in the
+same order, so the gradients are bitwise those of the normal sweep. The loss sums tile by tile in float64, so its float32 value
 may differ from the eager one in a last bit.
 
 Anything else that reads a pending value (printing, .item(), an op that
@@ -41,7 +41,7 @@ from .kernels.forward_reduce import total
 from .kernels.memory import address
 from .kernels.sweep import scratch
 from .optable import CODE, OPS
-from .tape import LARGE, current
+from .tape import current
 from .tensor import Size, Tensor, slot_on
 
 FROM = 1 << 18         # elements: below, the tiles cost more than they save (measured)
@@ -143,17 +143,11 @@ def materialize(tape):
         return
     tape.pending = []
     for s in tape.rec_i[records, L.OUT].tolist():
-        data = buffers.empty(_shape(tape, s), _dtype(tape, s).np)
-        tape.arrays[s] = data
-        tape.slot_i[s, L.ADDR] = address(data) if data.size else 0
-        tape.slot_i[s, L.FLAGS] &= ~L.PENDING
-        tape.held_bytes += data.nbytes
-        if data.nbytes >= LARGE:
-            tape.large.add(s)
+        tape.give(s, buffers.empty(_shape(tape, s), _dtype(tape, s).np))
     outside = _outside(tape, records)
     kept = _point(tape, outside, [_source(tape, s) for s in outside])
     try:
-        _forward(tape, _runs(records))
+        _forward(tape, records)
     finally:
         _point(tape, outside, kept)
     tape.snapshots.clear()
@@ -228,12 +222,12 @@ def sweep(sw, group, root):
     sw.ready[outside] = crews[0].ready[:len(outside)]     # (every crew wrote its tiles the same way)
     rec[group, L.STATE] |= L.FREED
     top = group[-1]
-    _give(tape, rec[top, L.OUT], np.array(
+    tape.give(rec[top, L.OUT], np.array(
         math.fsum(sums) / n if rec[top, L.OP] == CODE["mean"] else math.fsum(sums), crews[0].dtype))
-    eager.compile_forward(tape, tail)
     for r in tail:
-        _give(tape, rec[r, L.OUT], np.empty((), crews[0].dtype))
-        eager.run_forward(tape, r, r + 1, scratch())
+        tape.give(rec[r, L.OUT], np.empty((), crews[0].dtype))
+    if tail:
+        _forward(tape, tail)
     group += tail
     sw.goff[rec[group, L.OUT]] = -1
     root._data = tape.arrays[root._slot]
@@ -243,21 +237,13 @@ def sweep(sw, group, root):
         tape.snapshots.clear()
 
 
-def _give(tape, s, value):
-    """Pending slot s computed: it holds `value` (0-d) from now on."""
-    tape.arrays[s] = value
-    tape.slot_i[s, L.ADDR] = address(value)
-    tape.slot_i[s, L.FLAGS] &= ~L.PENDING
-    tape.held_bytes += value.nbytes
-
-
 def _tail_backward(sw, tail):
     """The VJPs of a loss's tail (ascending records), from the seed to the
     gradient of its sum or mean: the normal sweep's, over values not
     computed yet, which their rules do not read (a zero stands in)."""
     tape, rec = sw.tape, sw.tape.rec_i
     slots = np.append(rec[tail, L.A], rec[tail[-1], L.OUT])
-    zero = np.zeros((), dtypes.BY_CODE[int(tape.slot_i[slots[0], L.FLAGS]) & L.DTYPE_MASK].np)
+    zero = np.zeros((), _dtype(tape, slots[0]).np)
     tape.slot_i[slots, L.ADDR] = address(zero)
     tape.sweeping += 1              # (nothing to let go of between here and the tiles)
     try:
@@ -386,11 +372,11 @@ def _runs(records):
     return list(zip(records[np.r_[0, breaks + 1]].tolist(), records[np.r_[breaks, -1]].tolist()))
 
 
-def _forward(tape, runs):
-    if runs:
-        eager.compile_forward(tape, np.concatenate([np.arange(a, b + 1) for a, b in runs]))
+def _forward(tape, records):
+    """Run `records` (ascending) forward, a stretch of consecutive ones a call."""
+    eager.compile_forward(tape, records)
     words = scratch()
-    for first, last in runs:
+    for first, last in _runs(records):
         eager.run_forward(tape, first, last + 1, words)
 
 

@@ -261,6 +261,16 @@ class Tape:
         self.pending.append(self.n_rec - 1)
         return s
 
+    def give(self, s, array):
+        """Pending slot s computed (defer.py): it holds `array` (C-contiguous)
+        from now on."""
+        self.arrays[s] = array
+        self.slot_i[s, L.ADDR] = address(array) if array.size else 0
+        self.slot_i[s, L.FLAGS] &= ~L.PENDING
+        self.held_bytes += array.nbytes
+        if array.nbytes >= LARGE:
+            self.large.add(s)
+
     def _grow_records(self):
         self.rec_i = _doubled(self.rec_i)
         self.rec_f = _doubled(self.rec_f)
