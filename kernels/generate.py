@@ -37,13 +37,14 @@ NUMPY_MATH = ("ceil", "cos", "exp", "expm1", "float64", "floor", "log", "log10",
               "rint", "sign", "sin", "sqrt", "tan", "tanh", "trunc")
 
 
-def _names(expr):
+def names(expr):
+    """The variables and functions an expression names."""
     return {n.id for n in ast.walk(ast.parse(expr)) if isinstance(n, ast.Name)}
 
 
 def _loads(expr, index):
     """Lines loading the values an expression reads, at the given indices."""
-    used = _names(expr)
+    used = names(expr)
     lines = [f"g = G[{index['y']}]"]
     lines += [f"{v} = {v.upper()}[{index[v]}]" for v in "abcy" if v in used]
     return lines
@@ -71,7 +72,7 @@ def _elementwise(op):
         out += ["            " + line for line in loops]
         idx = {v: f"i{v}" for v in INPUTS[:arity]}
         idx["y"] = "i"
-        spread = [f"i{v} = bindex(i, sy, s{v})" for v in INPUTS[:arity] if v == x or v in _names(expr)]
+        spread = [f"i{v} = bindex(i, sy, s{v})" for v in INPUTS[:arity] if v == x or v in names(expr)]
         spread += _loads(expr, idx) + [f"{gx}[i{x}] += {expr}"]
         out += ["        else:", f"            if fresh & {mask}:", f"                {gx}[:] = 0",
                 "            for i in range(G.size):"]
@@ -82,8 +83,8 @@ def _elementwise(op):
 def _elementwise_fwd(op):
     """The forward rule in float64 whatever the dtype, rounded once on
     store: so Python floats give the same bits (tapegrad/eager.py)."""
-    names = _names(op.fwd)
-    used = [v for v in INPUTS[:op.arity] if v in names]
+    named = names(op.fwd)
+    used = [v for v in INPUTS[:op.arity] if v in named]
     out = ['@jit(inline="always")', f"def fwd_{op.name}({FSIG}):"]
     full = " and ".join(f"{v.upper()}.size == Y.size" for v in INPUTS[:op.arity])
     out += [f"    if {full}:", "        for i in range(Y.size):"]

@@ -15,10 +15,12 @@ them), sweep() runs the pending records forward and then their VJPs, one
 tile of TILE elements at a time, on Numba's threads (each a _Crew with its
 own copy of the records), so the values and gradients in between stay in
 the caches: the arrays in memory are the inputs and their gradients. The
-tiles run the kernels eager and the normal sweep run (compiled, or
-NumPy's vector math where eager uses it), element for element in the
-same order, so the gradients are bitwise those of the normal sweep. The loss sums tile by tile in float64, so its float32 value
-may differ from the eager one in a last bit.
+tiles run fusion.py's steps: NumPy's vector math where eager uses it,
+and between those one generated loop per stretch of records, which does
+each record's arithmetic as its kernel does, in the normal sweep's order,
+so the gradients are bitwise those of the normal sweep. The loss sums
+tile by tile in float64, so its float32 value may differ from the eager
+one in a last bit.
 
 Anything else that reads a pending value (printing, .item(), an op that
 does not defer, an in-place change, a backward that cannot fuse, the
@@ -33,7 +35,7 @@ import math
 import numba
 import numpy as np
 
-from . import buffers, capture, dtypes, eager
+from . import buffers, capture, dtypes, eager, fusion
 from .autograd import anomaly_mode
 from .autograd.grad_mode import is_grad_enabled
 from .kernels import layout as L
@@ -265,8 +267,8 @@ class _Crew:
     outputs; the outputs' values are tile buffers of its own, their
     gradients the worker's tile of each output's region in the arena (the
     plan gave each a region of the whole size), the inputs' the tile of
-    theirs. It looks enough like a Tape for eager.run_forward and the
-    engine's sweep."""
+    theirs. A tile runs the steps fusion.py makes of the records; the
+    NumPy VJPs among them run through the engine's sweep, over this crew."""
 
     def __init__(self, tape, sw, group, outside, worker):
         real = np.concatenate([outside, tape.rec_i[group, L.OUT]])
@@ -275,7 +277,7 @@ class _Crew:
         named = self.rec_i[:, L.A:L.OUT + 1]
         at = order[np.searchsorted(real[order], named).clip(0, len(real) - 1)]
         self.rec_i[:, L.A:L.OUT + 1] = np.where(named >= 0, at, -1)
-        self.rec_i[:, L.STATE] &= ~(L.PARALLEL | L.FREED)    # (a tile is too small to split)
+        self.rec_i[:, L.STATE] &= L.NUMPY | L.NUMPY_VJP
         self.rec_f, self.rec_k = tape.rec_f[group].copy(), tape.rec_k[group].copy()
         self.slot_i = np.zeros((len(real), L.SLOT_COLS), np.int64)
         self.slot_i[:, L.FLAGS] = tape.slot_i[real, L.FLAGS] & (L.DTYPE_MASK | L.RG)
@@ -285,61 +287,48 @@ class _Crew:
         self.worker, self.e, self.m = worker, len(outside), 0
         self.sources = [_source(tape, s).reshape(-1) for s in outside.tolist()]
         self.dtype = self.sources[0].dtype
-        self.base = np.array([address(x) for x in self.sources], np.int64)
-        k = len(group) - 1                   # tile-sized outputs
-        self.buffers = _tiles(tape, worker, k, self.dtype)
-        self.slot_i[self.e:-1, L.ADDR] = address(self.buffers) + \
-            np.arange(k) * TILE * self.dtype.itemsize
+        self.buffers = _tiles(tape, worker, len(group) - 1, self.dtype)
         self.arrays = [None] * len(real)
         self.goff = sw.goff[real] + np.where(np.arange(len(real)) < self.e, 0, worker * TILE)
         self.goff[-1] = sw.goff[real[-1]]               # the root's gradient, one element
         self.ready = sw.ready[real].copy()
         self.ready[self.e:-1] = 0
-        self.forward_rec, self.backward_rec = self.rec_i, self.rec_i.copy()
-        self._share_passed_gradients()
         self.ready0, self.goff0 = self.ready.copy(), self.goff.copy()
-        self.sweeping, self.large, self.plans, self.hooks = 1, None, None, {}
-        eager.compile_forward(self, slice(0, k))
-        self.words = scratch()
-
-    def _share_passed_gradients(self):
-        """An input whose rule passes the gradient on as it is (an add's,
-        a clone's) and that no other record reads takes its output's
-        gradient region as its own: the backward records drop it, and with
-        it a copy of the tile."""
-        rec = self.backward_rec
-        read = rec[:, L.A:L.C + 1].ravel()
-        reads = np.bincount(read[read >= 0], minlength=len(self.goff))
-        for r in range(len(rec) - 2, -1, -1):       # from the root down, so shares chain
-            rules = OPS[rec[r, L.OP]].vjp
-            for col, rule in zip((L.A, L.B, L.C), rules):
-                s = rec[r, col]
-                if s >= self.e and reads[s] == 1 and (
-                        rule == "g" or rule == "g * k0" and self.rec_f[r, 0] == 1):
-                    self.goff[s] = self.goff[rec[r, L.OUT]]
-                    self.ready[s] = 1         # (written when read: its output's is complete)
-                    rec[r, col] = -1
+        self.steps = fusion.steps(self.rec_i, self.e, (self.goff >= 0).view(np.uint8),
+                                  self.ready, self.dtype)
 
     def value(self, s):
         return self.arrays[s]
 
     def tile(self, i, m, sweep):
-        """Sweep elements i..i+m-1 (VJPs through `sweep`, over this crew);
-        returns their part of the root's sum."""
-        e, k = self.e, len(self.rec_i) - 1
+        """Sweep elements i..i+m-1 (NumPy's VJPs through `sweep`, over this
+        crew); returns their part of the root's sum."""
+        e, root, arrays = self.e, len(self.arrays) - 1, self.arrays
         if m != self.m:
             self.shapes[1, L.NDIM:L.NUMEL + 2] = 1, m, m
-            self.arrays[e:-1] = [x[:m] for x in self.buffers]
+            arrays[e:-1] = [x[:m] for x in self.buffers]
             self.m = m
-        self.slot_i[:e, L.ADDR] = self.base + i * self.dtype.itemsize
-        self.arrays[:e] = [x[i:i + m] for x in self.sources]
-        self.goff[:e] = np.where(self.goff0[:e] >= 0, self.goff0[:e] + i, -1)
+        arrays[:e] = [x[i:i + m] for x in self.sources]
+        goff = self.goff
+        goff[:e] = np.where(self.goff0[:e] >= 0, self.goff0[:e] + i, -1)
         self.ready[:] = self.ready0
-        self.rec_i = self.forward_rec           # (the tables eager.run_forward and the sweep read)
-        eager.run_forward(self, 0, k, self.words)
-        part = total(self.arrays[self.rec_i[k, L.A]])
-        self.rec_i = self.backward_rec
-        sweep.run(False, k, 0)
+        arena, rec, part = sweep.arenas[int(self.slot_i[0, L.FLAGS]) & L.DTYPE_MASK], self.rec_i, 0.0
+        for step in self.steps:
+            kind = step[0]
+            if kind == fusion.KERNEL:
+                _, kernel, values, grads, writes = step
+                kernel(m, self.rec_f, *[arrays[s] for s in values],
+                       *[arena[goff[s]:goff[s] + (1 if s == root else m)] for s in grads])
+                self.ready[writes] = 1
+            elif kind == fusion.NUMPY_FORWARD:
+                r = step[1]
+                k0, k1 = self.rec_f[r].tolist()
+                eager.numpy_forward(int(rec[r, L.OP]), [arrays[s] for s in rec[r, L.A:L.C + 1] if s >= 0],
+                                    k0, k1, int(self.rec_k[r]), out=arrays[rec[r, L.OUT]])
+            elif kind == fusion.TOTAL:
+                part = total(arrays[step[1]])
+            else:
+                sweep._numpy_vjp(step[1], False)
         return part
 
 

@@ -11,6 +11,8 @@ import torch as pt
 import tapegrad as torch
 from tapegrad import buffers, defer
 from tapegrad.defer import Deferred
+from tapegrad.optable import OPS
+from tapegrad.record import apply
 from tapegrad.tape import current
 
 defer_sweep = defer.sweep
@@ -66,6 +68,31 @@ def test_a_fused_backward_gives_the_normal_sweeps_gradients_and_torchs(name, dty
 
 def _bytes(t):
     return None if t is None else t.numpy().tobytes()
+
+
+DEFERRED_OPS = [code for code, defers in enumerate(defer.DEFERS) if defers]
+
+
+@pytest.mark.parametrize("code", DEFERRED_OPS, ids=[OPS[code].name for code in DEFERRED_OPS])
+def test_each_op_that_defers_fuses_to_the_normal_sweeps_gradients(code, monkeypatch):
+    """Each op's rules, as fusion.py writes them into a tile's loops, give
+    its kernels' bits (constants 0.7 and 1.3 where it reads them). The
+    second product's rule reads the first product, which the loop computes
+    from the op's value: so that value's bits count too."""
+    def loss(inputs):
+        return (apply(code, inputs[:OPS[code].arity], 0.7, 1.3) * inputs[-1] * inputs[-1]).sum()
+    swept = []
+    monkeypatch.setattr(defer, "sweep", lambda *args: swept.append(defer_sweep(*args)))
+    fused, normal = _inputs(torch) + _inputs(torch, seed=1)[:1], _inputs(torch) + _inputs(torch, seed=1)[:1]
+    out = loss(fused)
+    assert type(out) is Deferred
+    out.backward()
+    reference = loss(normal)
+    reference.item()
+    reference.backward()
+    assert swept
+    for a, b in zip(fused, normal):
+        assert _bytes(a.grad) == _bytes(b.grad)
 
 
 def test_a_deferred_value_read_is_the_eager_value(monkeypatch):
