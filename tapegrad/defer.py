@@ -287,8 +287,6 @@ class _Crew:
         self.worker, self.e, self.m = worker, len(outside), 0
         self.sources = [_source(tape, s).reshape(-1) for s in outside.tolist()]
         self.dtype = self.sources[0].dtype
-        self.buffers = _tiles(tape, worker, len(group) - 1, self.dtype)
-        self.arrays = [None] * len(real)
         self.goff = sw.goff[real] + np.where(np.arange(len(real)) < self.e, 0, worker * TILE)
         self.goff[-1] = sw.goff[real[-1]]               # the root's gradient, one element
         self.ready = sw.ready[real].copy()
@@ -296,6 +294,12 @@ class _Crew:
         self.ready0, self.goff0 = self.ready.copy(), self.goff.copy()
         self.steps = fusion.steps(self.rec_i, self.e, (self.goff >= 0).view(np.uint8),
                                   self.ready, self.dtype)
+        # slots past the root's hold the values of NumPy calls within VJPs (fusion.py)
+        self.root = len(real) - 1
+        calls = max([step[3] + 1 for step in self.steps if step[0] == fusion.NUMPY_CALL],
+                    default=len(real)) - len(real)
+        self.buffers = _tiles(tape, worker, len(group) - 1 + calls, self.dtype)
+        self.arrays = [None] * (len(real) + calls)
 
     def value(self, s):
         return self.arrays[s]
@@ -303,10 +307,11 @@ class _Crew:
     def tile(self, i, m, sweep):
         """Sweep elements i..i+m-1 (NumPy's VJPs through `sweep`, over this
         crew); returns their part of the root's sum."""
-        e, root, arrays = self.e, len(self.arrays) - 1, self.arrays
+        e, root, arrays = self.e, self.root, self.arrays
         if m != self.m:
             self.shapes[1, L.NDIM:L.NUMEL + 2] = 1, m, m
-            arrays[e:-1] = [x[:m] for x in self.buffers]
+            tiles = [x[:m] for x in self.buffers]
+            arrays[e:root], arrays[root + 1:] = tiles[:root - e], tiles[root - e:]
             self.m = m
         arrays[:e] = [x[i:i + m] for x in self.sources]
         goff = self.goff
@@ -327,6 +332,9 @@ class _Crew:
                                     k0, k1, int(self.rec_k[r]), out=arrays[rec[r, L.OUT]])
             elif kind == fusion.TOTAL:
                 part = total(arrays[step[1]])
+            elif kind == fusion.NUMPY_CALL:
+                with np.errstate(all="ignore"):
+                    step[1](arrays[step[2]], out=arrays[step[3]])
             else:
                 sweep._numpy_vjp(step[1], False)
         return part
