@@ -128,7 +128,7 @@ def record(code, inputs, k0=0.0, k1=0.0, ki=0, dt=None):
         if x._vc is not None:
             versions[i] = int(x._vc[0])
     out = object.__new__(Deferred)
-    out._rg, out._tape, out._grad, out._vc, out._hooks = True, tape, None, None, None
+    out._rg, out._tape, out._grad, out._vc, out._hooks, out._v = True, tape, None, None, None, None
     out._slot = tape.record_pending(code, slots[0], slots[1], slots[2], out_shape,
                                     dtype.code | L.RG, float(k0), float(k1), ki, versions, state)
     for s, x in zip(slots, inputs):     # (after recording: a reclaiming pass there drops them)

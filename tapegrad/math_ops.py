@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from . import defer, dtypes
+from . import defer, dtypes, scalars
 from .defer import Deferred
 from .autograd.grad_mode import is_grad_enabled
 from .optable import CODE
@@ -53,6 +53,14 @@ def _no_numpy_shape_errors(f):
 def _binary(name, x, y, alpha=1, reflected=False, dt=None):
     """x (op) y, or y (op) x when reflected, for a tensor x and a tensor or
     Python number y. Numbers are folded into the record as k0."""
+    if alpha == 1:                       # 0-d floats: scalars.py, else None
+        if type(y) in _PYTHON_NUMBERS:
+            out = scalars.record(_SCALAR_FORM[name, reflected], x, None, float(y))
+        else:       # (add and sub record alpha, as below)
+            out = scalars.record(CODE[name], *((y, x) if reflected else (x, y)),
+                                 1.0 if name in ("add", "sub") else 0.0)
+        if out is not None:
+            return out
     if isinstance(y, Tensor):
         if type(x) is Deferred or type(y) is Deferred:
             out = defer.record(CODE[name], [y, x] if reflected else [x, y],
@@ -145,6 +153,9 @@ def rsub(input, other):
 
 
 def neg(input):
+    out = scalars.record(CODE["neg"], input, None)      # 0-d floats: scalars.py, else None
+    if out is not None:
+        return out
     if input.dtype is dtypes.bool_:
         raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. "
                            "If you are trying to invert a mask, use the `~` or `logical_not()` "
@@ -156,6 +167,9 @@ def _unary(name, floating=True):
     code = CODE[name]
 
     def op(input):
+        out = scalars.record(code, input, None)      # 0-d floats: scalars.py, else None
+        if out is not None:
+            return out
         # (a float input needs no cast: the common case, tested first; a Deferred one is float)
         x = input if not floating or type(input) is Deferred or input._data.dtype.kind == "f" else \
             cast(input, float_dtype(input))

@@ -35,6 +35,7 @@ def new(data, requires_grad=False):
     t._grad = None
     t._vc = None
     t._hooks = None
+    t._v = None
     return t
 
 

@@ -53,6 +53,8 @@ _REC = struct.Struct(f"{L.REC_COLS}i")
 _CONST = struct.Struct("2d")
 _KI = struct.Struct("q")
 _SLOT = struct.Struct(f"{L.SLOT_COLS}q")
+# a slot row with its value settled in it (VC_SEEN's word), float32 and float64
+_SETTLED = {0: struct.Struct(f"<{L.VC_SEEN}qf4x"), 1: struct.Struct(f"<{L.VC_SEEN}qd")}
 _BITS = dict(a=L.SAVES_A, b=L.SAVES_B, c=L.SAVES_C, y=L.SAVES_Y, k=L.SAVES_K)
 SAVES = np.array([sum(_BITS[v] for v in op.saves) for op in OPS], np.int64)
 FUNCTION = CODE["function"]
@@ -77,6 +79,7 @@ class Tape:
         self.refs = _table((capacity,), np.int32)
         self.goff = _table((capacity,), np.int64)      # the sweep's scratch, -1 up to len(arrays)
         self.arrays = []                               # slot -> its data (None: free or settled)
+        self._views()
         self._grow_slots()
         self.owners = {}         # slot -> weakref of the tensor collecting its .grad
         self.counters = {}       # slot -> version counter of its storage (when it has one)
@@ -127,11 +130,11 @@ class Tape:
             self.n_slots = s + 1
         self.arrays[s] = array
         sid = self.shape_ids.get(array.shape)
-        _SLOT.pack_into(self.slot_i, s * _SLOT.size, address(array) if array.size else 0,
+        _SLOT.pack_into(self.slot_view, s * _SLOT.size, address(array) if array.size else 0,
                         self._shape_id(array.shape) if sid is None else sid, rec, flags, 0, 0)
         if counter is not None:
             self.set_counter(s, counter)
-        self.refs[s] = 1
+        self.ref_view[s] = 1
         self.held_bytes += array.nbytes
         return s
 
@@ -145,6 +148,7 @@ class Tape:
             self.slot_i = _doubled(self.slot_i)
             self.refs = _doubled(self.refs)
             self.goff = _doubled(self.goff)
+            self._views()
             settled = np.flatnonzero(self.slot_i[:n, L.FLAGS] & L.IN_ROW)
             self.slot_i[settled, L.ADDR] = self._in_row_address(settled)
         more = min(max(n, 1024), len(self.refs) - n)
@@ -215,10 +219,10 @@ class Tape:
         self.slot_i[s, L.FLAGS] = f | bit if on else f & ~bit
 
     def hold(self, s):
-        self.refs[s] += 1
+        self.ref_view[s] += 1
 
     def release(self, s):
-        self.refs[s] -= 1
+        self.ref_view[s] -= 1
 
     # -- records ----------------------------------------------------------
     def record(self, code, a, b, c, out, flags, k0=0.0, k1=0.0, ki=0, versions=(0, 0, 0),
@@ -244,11 +248,11 @@ class Tape:
         s = self.new_slot(out, r, flags)
         if out.nbytes >= LARGE:
             self.large.add(s)
-        _REC.pack_into(self.rec_i, r * _REC.size, code, a, b, c, s, state, *versions)
+        _REC.pack_into(self.rec_view, r * _REC.size, code, a, b, c, s, state, *versions)
         if k0 or k1:               # rows past n_rec are zero (see reclaim)
-            _CONST.pack_into(self.rec_f, r * _CONST.size, k0, k1)
+            _CONST.pack_into(self.const_view, r * _CONST.size, k0, k1)
         if ki:
-            _KI.pack_into(self.rec_k, r * _KI.size, ki)
+            _KI.pack_into(self.ki_view, r * _KI.size, ki)
         self.n_rec = r + 1
         return s
 
@@ -271,10 +275,57 @@ class Tape:
         if array.nbytes >= LARGE:
             self.large.add(s)
 
+    def record_scalar(self, code, a, b, k0, value, dt, version_a, version_b):
+        """record() for a 0-d float op whose value Python computed
+        (scalars.py): the value goes straight into its slot's row, settled.
+        None (nothing changed) where the tape is due to reclaim, settle or
+        grow: record() does that."""
+        r, free = self.n_rec, self.free
+        if (r == len(self.rec_k) or r >= self._reclaim_at[0] or r >= self._settled + SETTLE_EVERY
+                or self.held_bytes >= self._reclaim_at[1]
+                or not free and self.n_slots == len(self.arrays)):
+            return None
+        if free:
+            s = free.pop()
+        else:
+            s = self.n_slots
+            self.n_slots = s + 1
+        _SETTLED[dt].pack_into(self.slot_view, s * _SLOT.size, self._row0 + s * _SLOT.size, 0, r,
+                               dt | L.RG | L.IN_ROW, 0, value)
+        self.ref_view[s] = 1
+        _REC.pack_into(self.rec_view, r * _REC.size, code, a, b, -1, s, 0, version_a, version_b, 0)
+        if k0:                     # rows past n_rec are zero (see reclaim)
+            _CONST.pack_into(self.const_view, r * _CONST.size, k0, 0.0)
+        self.n_rec = r + 1
+        return s
+
+    def unsettle(self, s):
+        """Settled slot s's value in an array of its own again (a tensor
+        reads it: scalars.py)."""
+        flags = int(self.slot_i[s, L.FLAGS])
+        a = np.array(self._in_row(flags & L.DTYPE_MASK)[s])
+        self.arrays[s] = a
+        self.slot_i[s, L.ADDR] = address(a)
+        self.slot_i[s, L.FLAGS] = flags & ~L.IN_ROW
+        self.held_bytes += a.nbytes
+        return a
+
     def _grow_records(self):
         self.rec_i = _doubled(self.rec_i)
         self.rec_f = _doubled(self.rec_f)
         self.rec_k = _doubled(self.rec_k)
+        self._views()
+
+    def _views(self):
+        """Memoryviews of the tables, for the per-op writes: packing into
+        one, or setting an item, costs a fraction of doing it through the
+        NumPy array (its buffer export, its index parsing)."""
+        self.rec_view = memoryview(self.rec_i).cast("B")
+        self.const_view = memoryview(self.rec_f).cast("B")
+        self.ki_view = memoryview(self.rec_k).cast("B")
+        self.slot_view = memoryview(self.slot_i).cast("B")
+        self.ref_view = memoryview(self.refs).cast("B").cast("i")
+        self._row0 = self._in_row_address(0)     # slot 0's settled word (record_scalar)
 
     # -- reclaiming -------------------------------------------------------
     def let_go_of_swept(self):

@@ -70,7 +70,9 @@ def slot_on(x, tape):
 
 
 class Tensor:
-    __slots__ = ("_data", "_rg", "_slot", "_tape", "_grad", "_vc", "_hooks", "__weakref__")
+    # _v, _dt: a Scalar's value as a Python float and its dtype's code (scalars.py), else None
+    __slots__ = ("_data", "_rg", "_slot", "_tape", "_grad", "_vc", "_hooks", "_v", "_dt",
+                 "__weakref__")
     __hash__ = object.__hash__
 
     def __new__(cls, *args, **kwargs):
@@ -82,23 +84,31 @@ class Tensor:
 
     def __del__(self):
         if self._slot >= 0:
-            self._tape.refs[self._slot] -= 1
+            self._tape.ref_view[self._slot] -= 1
+
+    def __getattr__(self, name):       # only called where lookup failed
+        if name == "_data" and self._v is not None:
+            from .scalars import data
+            return data(self)          # a Scalar's, made from its slot's row
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     # -- what it is -------------------------------------------------------
     @property
     def dtype(self):
+        if self._v is not None:        # (a Scalar: no array to ask)
+            return dtypes.BY_CODE[self._dt]
         return dtypes.BY_NP.get(self._data.dtype) or dtypes.from_numpy_dtype(self._data.dtype)
 
     @property
     def shape(self):
-        return Size(self._data.shape)
+        return Size(() if self._v is not None else self._data.shape)
 
     def size(self, dim=None):
         return self.shape if dim is None else self._data.shape[_dim(dim, self.ndim)]
 
     @property
     def ndim(self):
-        return self._data.ndim
+        return 0 if self._v is not None else self._data.ndim
 
     def dim(self):
         return self._data.ndim
@@ -113,6 +123,8 @@ class Tensor:
 
     def item(self):
         capture.guard(self, "item()")
+        if self._v is not None:
+            return self._v
         if self._data.size != 1:
             raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
         return self._data.item()
