@@ -272,11 +272,12 @@ class _Crew:
 
     def __init__(self, tape, sw, group, outside, worker):
         real = np.concatenate([outside, tape.rec_i[group, L.OUT]])
-        self.rec_i = tape.rec_i[group].copy()
-        order = np.argsort(real)
+        self.rec_i = tape.rec_i[group]
+        # (a dozen slots: a dict beats NumPy's sorting and searching here)
+        local = {s: i for i, s in enumerate(real.tolist())}
+        local[-1] = -1
         named = self.rec_i[:, L.A:L.OUT + 1]
-        at = order[np.searchsorted(real[order], named).clip(0, len(real) - 1)]
-        self.rec_i[:, L.A:L.OUT + 1] = np.where(named >= 0, at, -1)
+        named[...] = np.array([local[s] for s in named.ravel().tolist()]).reshape(named.shape)
         self.rec_i[:, L.STATE] &= L.NUMPY | L.NUMPY_VJP
         self.rec_f, self.rec_k = tape.rec_f[group].copy(), tape.rec_k[group].copy()
         self.slot_i = np.zeros((len(real), L.SLOT_COLS), np.int64)
@@ -287,8 +288,8 @@ class _Crew:
         self.worker, self.e, self.m = worker, len(outside), 0
         self.sources = [_source(tape, s).reshape(-1) for s in outside.tolist()]
         self.dtype = self.sources[0].dtype
-        self.goff = sw.goff[real] + np.where(np.arange(len(real)) < self.e, 0, worker * TILE)
-        self.goff[-1] = sw.goff[real[-1]]               # the root's gradient, one element
+        self.goff = sw.goff[real]
+        self.goff[self.e:-1] += worker * TILE           # (the root's gradient is one element)
         self.ready = sw.ready[real].copy()
         self.ready[self.e:-1] = 0
         self.ready0, self.goff0 = self.ready.copy(), self.goff.copy()
@@ -342,8 +343,9 @@ class _Crew:
 
 def _outside(tape, records):
     """The slots records read that none of them makes (ascending)."""
-    read = tape.rec_i[records, L.A:L.C + 1].ravel()
-    return np.setdiff1d(read[read >= 0], tape.rec_i[records, L.OUT])
+    read = set(tape.rec_i[records, L.A:L.C + 1].ravel().tolist())
+    read.difference_update(tape.rec_i[records, L.OUT].tolist(), (-1,))
+    return np.array(sorted(read), np.int64)
 
 
 def _source(tape, s):
