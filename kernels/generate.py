@@ -27,7 +27,7 @@ from tapegrad.optable import OPS
 
 HERE = pathlib.Path(__file__).parent
 HAND_WRITTEN = ("jit.py", "layout.py", "memory.py", "scalar.py", "reduce.py", "shape.py", "linalg.py",
-                "forward_reduce.py")
+                "forward_reduce.py", "ufunc_loops.py")
 SIG = "G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc"
 FSIG = "Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc"
 INPUTS = "abc"

@@ -3,7 +3,7 @@
 The elementwise kernels of interpreter.py run on blocks of elements
 spread over Numba's threads (registry.py imports this on first use).
 
-Kernels digest: 9b7ef013641cdfa7
+Kernels digest: 84da4499773327a3
 """
 from numba import carray, prange
 

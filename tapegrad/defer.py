@@ -47,7 +47,7 @@ from .tape import current
 from .tensor import Size, Tensor, slot_on
 
 FROM = 1 << 18         # elements: below, the tiles cost more than they save (measured)
-TILE = 1 << 17         # elements of a tile: a crew's dozen values fit the L3 cache
+TILE = 1 << 15         # elements of a tile: a crew's dozen values fit the L2 cache (measured)
 ROOTS = (CODE["sum"], CODE["mean"])
 # elementwise ops with a compiled forward and an elementwise rule per input
 DEFERS = [op.arity > 0 and isinstance(op.vjp, tuple) and op.forward is not None
@@ -297,8 +297,9 @@ class _Crew:
                                   self.ready, self.dtype)
         # slots past the root's hold the values of NumPy calls within VJPs (fusion.py)
         self.root = len(real) - 1
-        calls = max([step[3] + 1 for step in self.steps if step[0] == fusion.NUMPY_CALL],
-                    default=len(real)) - len(real)
+        named = [s for step in self.steps if step[0] in (fusion.NUMPY_CALL, fusion.WHOLE)
+                 for s in ([step[3]] if step[0] == fusion.NUMPY_CALL else step[3])]
+        calls = max(named + [self.root]) - self.root
         self.buffers = _tiles(tape, worker, len(group) - 1 + calls, self.dtype)
         self.arrays = [None] * (len(real) + calls)
 
@@ -319,12 +320,19 @@ class _Crew:
         goff[:e] = np.where(self.goff0[:e] >= 0, self.goff0[:e] + i, -1)
         self.ready[:] = self.ready0
         arena, rec, part = sweep.arenas[int(self.slot_i[0, L.FLAGS]) & L.DTYPE_MASK], self.rec_i, 0.0
+
+        def operands(values, grads):
+            return [arrays[s] for s in values] + \
+                [arena[goff[s]:goff[s] + (1 if s == root else m)] for s in grads]
         for step in self.steps:
             kind = step[0]
-            if kind == fusion.KERNEL:
+            if kind == fusion.WHOLE:
+                _, run, loops, values, grads, writes = step
+                part = run(m, self.rec_f, loops, *operands(values, grads))
+                self.ready[writes] = 1
+            elif kind == fusion.KERNEL:
                 _, kernel, values, grads, writes = step
-                kernel(m, self.rec_f, *[arrays[s] for s in values],
-                       *[arena[goff[s]:goff[s] + (1 if s == root else m)] for s in grads])
+                kernel(m, self.rec_f, *operands(values, grads))
                 self.ready[writes] = 1
             elif kind == fusion.NUMPY_FORWARD:
                 r = step[1]

@@ -16,7 +16,7 @@ from tapegrad.record import apply
 from tapegrad.tape import current
 
 defer_sweep = defer.sweep
-N = 2 * defer.TILE + 3 * defer.TILE // 4 + 7      # three tiles, the last partial; two crews
+N = defer.FROM + 3 * defer.TILE // 4 + 7      # FROM/TILE tiles and a partial one; two crews
 
 LOSSES = {
     "chain": lambda x, y: (x.sin() * x + (-x * x).exp() * 0.5 + x.tanh()).mean(),

@@ -1,0 +1,48 @@
+"""NumPy's inner loops called from compiled code (kernels/ufunc_loops.py)
+give NumPy's bits, and a fused tile of such ops runs as one function."""
+import numpy as np
+import pytest
+
+import tapegrad as torch
+from tapegrad import defer, fusion
+from tapegrad.eager import UFUNC
+from tapegrad.kernels.ufunc_loops import loop, unary
+
+ONE_INPUT = sorted({f for f in UFUNC if f is not None} | {np.cos, np.sin}, key=lambda f: f.__name__)
+
+
+def _values(dtype):
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(10_007) * 30).astype(dtype)
+    x[:9] = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e30, -1e-40, 0.5, 88.7]
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ufunc", ONE_INPUT, ids=lambda f: f.__name__)
+def test_a_loop_called_from_compiled_code_gives_numpys_bits(ufunc, dtype):
+    x = _values(dtype)
+    out = np.full_like(x, 7.0)
+    unary(*loop(ufunc, dtype), x, out, x.size - 1)          # all but the last
+    with np.errstate(all="ignore"):
+        expected = ufunc(x[:-1])
+    assert out[:-1].tobytes() == expected.tobytes()
+    assert out[-1] == 7.0
+
+
+def test_there_is_no_loop_for_other_types_or_two_inputs():
+    assert loop(np.sin, np.int16) is None
+    assert loop(np.add, np.float32) is None
+
+
+def test_a_chain_of_ufuncs_runs_each_tile_as_one_function(monkeypatch):
+    x = torch.tensor(np.linspace(-3, 3, defer.FROM, dtype=np.float32), requires_grad=True)
+    plans = []
+    crew = defer._Crew.__init__
+
+    def recording(self, *args):
+        crew(self, *args)
+        plans.append([step[0] for step in self.steps])
+    monkeypatch.setattr(defer._Crew, "__init__", recording)
+    (x.sin() * x + (-x * x).exp() * 0.5 + x.tanh()).mean().backward()
+    assert plans and all(kinds == [fusion.WHOLE] for kinds in plans)
