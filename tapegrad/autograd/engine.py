@@ -64,7 +64,7 @@ class _Scratch:
 
     @classmethod
     def at_least(cls, kept, n):
-        return kept if kept is not None and len(kept.ready) >= n else cls(max(n, 1024))
+        return kept if kept is not None and len(kept.ready) >= n else cls(max(2 * n, 1024))
 
 
 class _Sweep:
