@@ -15,6 +15,7 @@ import numpy as np
 
 from .jit import jit
 from .memory import dim_split, rindex
+from .ufunc_loops import call
 
 
 @jit(inline="always")
@@ -165,21 +166,36 @@ def _lane_max(A, base, n, inner):
 
 
 @jit(inline="always")
+def _lane_exps(A, sa, ki):
+    """(a - max, exp(a - max), outer, n, inner) of each lane along dim ki,
+    lane after lane, in float64; the exps through NumPy's vector loop, one
+    call for all lanes (a scalar exp per element was most of a softmax)."""
+    outer, n, inner = dim_split(sa, ki)
+    shifted = np.empty(outer * inner * n)
+    for o in range(outer):
+        for i in range(inner):
+            base, lane = o * n * inner + i, (o * inner + i) * n
+            m = _lane_max(A, base, n, inner)
+            for j in range(n):
+                shifted[lane + j] = A[base + j * inner] - m
+    exps = np.empty_like(shifted)
+    call("exp", shifted, exps, shifted.size)
+    return shifted, exps, outer, n, inner
+
+
+@jit(inline="always")
 def softmax_fwd(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
     """Along dim ki: exp(a - max) / sum. The shift by an infinite max, as in
     the NumPy forward (and torch), makes a lane of -inf or with an inf all
     NaN."""
-    outer, n, inner = dim_split(sa, ki)
+    shifted, e, outer, n, inner = _lane_exps(A, sa, ki)
     for o in range(outer):
         for i in range(inner):
-            base = o * n * inner + i
-            m = _lane_max(A, base, n, inner)
+            base, lane = o * n * inner + i, (o * inner + i) * n
             s = 0.0
             for j in range(n):
-                k = base + j * inner
-                e = np.exp(A[k] - m)
-                Y[k] = e
-                s += e
+                Y[base + j * inner] = e[lane + j]
+                s += e[lane + j]
             for j in range(n):
                 Y[base + j * inner] /= s
 
@@ -187,18 +203,16 @@ def softmax_fwd(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
 @jit(inline="always")
 def log_softmax_fwd(Y, A, B, C, I, k0, k1, ki, sy, sa, sb, sc):
     """Along dim ki: (a - max) - log(sum(exp(a - max))), NaN as softmax_fwd."""
-    outer, n, inner = dim_split(sa, ki)
+    shifted, e, outer, n, inner = _lane_exps(A, sa, ki)
     for o in range(outer):
         for i in range(inner):
-            base = o * n * inner + i
-            m = _lane_max(A, base, n, inner)
+            base, lane = o * n * inner + i, (o * inner + i) * n
             s = 0.0
             for j in range(n):
-                s += np.exp(A[base + j * inner] - m)
+                s += e[lane + j]
             ls = np.log(s)
             for j in range(n):
-                k = base + j * inner
-                Y[k] = (A[k] - m) - ls
+                Y[base + j * inner] = shifted[lane + j] - ls
 
 
 @jit(inline="always")

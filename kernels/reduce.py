@@ -7,6 +7,7 @@ import numpy as np
 
 from .jit import jit
 from .memory import dim_split, rindex
+from .ufunc_loops import call
 
 
 @jit(inline="always")
@@ -132,8 +133,11 @@ def softmax_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
 
 @jit(inline="always")
 def log_softmax_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
-    """Along dim ki: g - exp(y) * sum(g)."""
+    """Along dim ki: g - exp(y) * sum(g), the exps through NumPy's vector
+    loop (ufunc_loops.py)."""
     outer, n, inner = dim_split(sa, ki)
+    ey = np.empty_like(Y)
+    call("exp", Y, ey, Y.size)
     for o in range(outer):
         for i in range(inner):
             base = o * n * inner + i
@@ -142,7 +146,7 @@ def log_softmax_vjp(G, Y, A, B, C, I, GA, GB, GC, k0, k1, ki, sy, sa, sb, sc):
                 s += G[base + j * inner]
             for j in range(n):
                 k = base + j * inner
-                GA[k] += G[k] - np.exp(Y[k]) * s
+                GA[k] += G[k] - ey[k] * s
 
 
 @jit(inline="always")

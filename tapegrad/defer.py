@@ -298,7 +298,7 @@ class _Crew:
         # slots past the root's hold the values of NumPy calls within VJPs (fusion.py)
         self.root = len(real) - 1
         named = [s for step in self.steps if step[0] in (fusion.NUMPY_CALL, fusion.WHOLE)
-                 for s in ([step[3]] if step[0] == fusion.NUMPY_CALL else step[3])]
+                 for s in ([step[3]] if step[0] == fusion.NUMPY_CALL else step[2])]
         calls = max(named + [self.root]) - self.root
         self.buffers = _tiles(tape, worker, len(group) - 1 + calls, self.dtype)
         self.arrays = [None] * (len(real) + calls)
@@ -327,8 +327,8 @@ class _Crew:
         for step in self.steps:
             kind = step[0]
             if kind == fusion.WHOLE:
-                _, run, loops, values, grads, writes = step
-                part = run(m, self.rec_f, loops, *operands(values, grads))
+                _, run, values, grads, writes = step
+                part = run(m, self.rec_f, *operands(values, grads))
                 self.ready[writes] = 1
             elif kind == fusion.KERNEL:
                 _, kernel, values, grads, writes = step

@@ -38,7 +38,7 @@ from .eager import UFUNC
 from .kernels import layout as L
 from .kernels.generate import NUMPY_MATH, SCALAR_HELPERS, names
 from .kernels.sweep import KERNELS_DIGEST
-from .kernels.ufunc_loops import loop
+from .kernels.ufunc_loops import NAMES, native
 from .optable import OPS
 
 KERNEL, NUMPY_FORWARD, TOTAL, NUMPY_VJP, NUMPY_CALL, WHOLE = range(6)      # kinds of step
@@ -50,7 +50,7 @@ from numpy import {", ".join(n for n in NUMPY_MATH)}, float32
 from tapegrad.kernels.forward_reduce import total
 from tapegrad.kernels.jit import jit
 from tapegrad.kernels.scalar import {", ".join(SCALAR_HELPERS)}
-from tapegrad.kernels.ufunc_loops import unary
+from tapegrad.kernels.ufunc_loops import call
 """
 _plans = {}
 _lock = threading.Lock()
@@ -64,9 +64,9 @@ def steps(rec, e, needs, ready, dtype):
     values'. A step is (KERNEL, function, value slots, gradient slots,
     slots whose gradients it wrote), (NUMPY_FORWARD, record),
     (TOTAL, slot), (NUMPY_VJP, record) or (NUMPY_CALL, ufunc, slot, slot
-    past the crew's it writes to); or the one step (WHOLE, function, its
-    ufunc loops, value slots, gradient slots, slots whose gradients it
-    wrote), whose function returns the tile's part of the root's sum."""
+    past the crew's it writes to); or the one step (WHOLE, function, value
+    slots, gradient slots, slots whose gradients it wrote), whose function
+    returns the tile's part of the root's sum."""
     key = (rec[:, :L.STATE + 1].tobytes(), e, bytes(needs), bytes(ready[:e]), dtype.char)
     plan = _plans.get(key)
     if plan is None:
@@ -295,19 +295,19 @@ def _compile(group, plan):
     module = _load(_HEADER + "".join(text for text, *_ in kernels.values())
                    + (whole[0] if whole else "") + "\n")
     if whole:
-        _, loops, values, grads, writes = whole
-        return [(WHOLE, module.tile, loops, values, grads, writes)]
+        _, values, grads, writes = whole
+        return [(WHOLE, module.tile, values, grads, writes)]
     for i, (text, name, values, grads, writes) in kernels.items():
         steps[i] = (KERNEL, getattr(module, name), values, grads, np.array(writes, np.int64))
     return steps
 
 
 def _whole(group, steps, kernels):
-    """(text, ufunc loops, value slots, gradient slots, written slots) of a
-    function running the steps in turn, NumPy's through their ufunc loops;
+    """(text, value slots, gradient slots, written slots) of a function
+    running the steps in turn, NumPy's through their ufuncs' own loops;
     None where a step needs Python (a NumPy VJP, a forward that is not one
-    ufunc of one input)."""
-    lines, loops, values, grads, writes = [], [], set(), set(), set()
+    ufunc of one input, a loop ufunc_loops.py could not find)."""
+    lines, values, grads, writes = [], set(), set(), set()
     for i, (kind, *args) in enumerate(steps):
         if i in kernels:
             _, name, v, g, w = kernels[i]
@@ -327,18 +327,15 @@ def _whole(group, steps, kernels):
             ufunc, a, out = args[0], [args[1]], args[2]
         else:
             return None
-        found = ufunc is not None and len(a) == 1 and loop(ufunc, group.dtype)
-        if not found:
+        if ufunc is None or len(a) != 1 or ufunc.__name__ not in NAMES or not native(ufunc, group.dtype):
             return None
-        lines.append(f"unary(F[{len(loops)}, 0], F[{len(loops)}, 1], V{a[0]}, V{out}, n)")
-        loops.append(found)
+        lines.append(f'call("{ufunc.__name__}", V{a[0]}, V{out}, n)')
         values.update((a[0], out))
     values, grads = sorted(values), sorted(grads)
-    args = ", ".join(["n", "K", "F"] + [f"V{s}" for s in values] + [f"G{s}" for s in grads])
+    args = ", ".join(["n", "K"] + [f"V{s}" for s in values] + [f"G{s}" for s in grads])
     text = "\n".join(["", "", "@jit", f"def tile({args}):"] + [f"    {line}" for line in lines]
                      + ["    return part"])
-    return (text, np.array(loops, np.int64).reshape(-1, 2), values, grads,
-            np.array(sorted(writes), np.int64))
+    return text, values, grads, np.array(sorted(writes), np.int64)
 
 
 def _load(source):
