@@ -3,7 +3,7 @@
 The elementwise kernels of interpreter.py run on blocks of elements
 spread over Numba's threads (registry.py imports this on first use).
 
-Kernels digest: 0129c9d6795ee7c4
+Kernels digest: 93051d979647da11
 """
 from numba import carray, prange
 

@@ -96,8 +96,9 @@ def native(ufunc, dtype):
 def call(typingctx, name, a, out, n):
     """NumPy's loop `name` (a string literal of NAMES) over n elements of
     contiguous 1-D arrays a -> out of one float dtype."""
-    if not isinstance(name, types.StringLiteral) or name.literal_value not in NAMES or \
-            not all(isinstance(x, types.Array) and x.ndim == 1 and x.layout == "C" for x in (a, out)):
+    if not isinstance(name, types.StringLiteral) or name.literal_value not in NAMES or not all(
+            isinstance(x, types.Array) and x.ndim == 1 and x.layout == "C"
+            and x.dtype in (types.float32, types.float64) and x.dtype == a.dtype for x in (a, out)):
         return None
     symbol = _symbol(name.literal_value, a.dtype.name)
 

@@ -4,6 +4,7 @@ import ctypes
 
 import numpy as np
 import pytest
+from numba.core.errors import TypingError
 
 import tapegrad as torch
 from tapegrad import defer, fusion
@@ -59,3 +60,11 @@ def test_a_chain_of_ufuncs_runs_each_tile_as_one_function(monkeypatch):
     monkeypatch.setattr(defer._Crew, "__init__", recording)
     (x.sin() * x + (-x * x).exp() * 0.5 + x.tanh()).mean().backward()
     assert plans and all(kinds == [fusion.WHOLE] for kinds in plans)
+
+
+def test_a_call_on_other_types_does_not_compile():
+    bad = jit(lambda a, o, n: call("exp", a, o, n))
+    with pytest.raises(TypingError, match="call"):
+        bad(np.ones(4, np.float32), np.ones(4, np.float64), 4)
+    with pytest.raises(TypingError, match="call"):
+        bad(np.ones(4, np.int32), np.ones(4, np.int32), 4)
