@@ -38,7 +38,7 @@ from .eager import UFUNC
 from .kernels import layout as L
 from .kernels.generate import NUMPY_MATH, SCALAR_HELPERS, names
 from .kernels.sweep import KERNELS_DIGEST
-from .kernels.ufunc_loops import NAMES, native
+from .kernels.ufunc_loops import native
 from .optable import OPS
 
 KERNEL, NUMPY_FORWARD, TOTAL, NUMPY_VJP, NUMPY_CALL, WHOLE = range(6)      # kinds of step
@@ -277,10 +277,20 @@ class _Named(ast.NodeTransformer):
         return ast.Name(f"call{len(self.calls) - 1}", ast.Load())
 
 
+def _arguments(values, grads):
+    """A generated function's arguments: the count, the constants, then
+    the values' and the gradients' arrays."""
+    return ", ".join(["n", "K"] + [f"V{s}" for s in values] + [f"G{s}" for s in grads])
+
+
+def _define(name, values, grads, lines):
+    return "\n".join(["", "", "@jit", f"def {name}({_arguments(values, grads)}):"]
+                     + [f"    {line}" for line in lines])
+
+
 def _function(name, values, grads, consts, body):
-    args = ", ".join(["n", "K"] + [f"V{s}" for s in values] + [f"G{s}" for s in grads])
-    return "\n".join(["", "", "@jit", f"def {name}({args}):"] + [f"    {c}" for c in consts]
-                     + ["    for i in range(n):"] + [f"        {line}" for line in body])
+    """A loop over the elements: `body` once per element, after `consts`."""
+    return _define(name, values, grads, consts + ["for i in range(n):"] + [f"    {line}" for line in body])
 
 
 def _compile(group, plan):
@@ -311,7 +321,7 @@ def _whole(group, steps, kernels):
     for i, (kind, *args) in enumerate(steps):
         if i in kernels:
             _, name, v, g, w = kernels[i]
-            lines.append(f"{name}(n, K, {', '.join([f'V{s}' for s in v] + [f'G{s}' for s in g])})")
+            lines.append(f"{name}({_arguments(v, g)})")
             values.update(v)
             grads.update(g)
             writes.update(w)
@@ -327,15 +337,13 @@ def _whole(group, steps, kernels):
             ufunc, a, out = args[0], [args[1]], args[2]
         else:
             return None
-        if ufunc is None or len(a) != 1 or ufunc.__name__ not in NAMES or not native(ufunc, group.dtype):
+        if ufunc is None or len(a) != 1 or not native(ufunc, group.dtype):
             return None
         lines.append(f'call("{ufunc.__name__}", V{a[0]}, V{out}, n)')
         values.update((a[0], out))
     values, grads = sorted(values), sorted(grads)
-    args = ", ".join(["n", "K"] + [f"V{s}" for s in values] + [f"G{s}" for s in grads])
-    text = "\n".join(["", "", "@jit", f"def tile({args}):"] + [f"    {line}" for line in lines]
-                     + ["    return part"])
-    return text, values, grads, np.array(sorted(writes), np.int64)
+    return (_define("tile", values, grads, lines + ["return part"]), values, grads,
+            np.array(sorted(writes), np.int64))
 
 
 def _load(source):
