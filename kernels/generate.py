@@ -161,10 +161,10 @@ def _entries(prefix=""):
     for op in OPS:
         if op.name in SWEEP_HANDLES:
             continue
-        # an elementwise kernel also takes the fresh bits (sweep.py); the
-        # sweep zeroes the gradients a hand-written one adds to
-        fresh = ", p[FRESH]" if isinstance(op.vjp, tuple) else ""
-        if fresh or not prefix:
+        # an elementwise kernel takes the fresh bits (sweep.py), and so does
+        # a hand-written one that asks; the sweep zeroes what the rest add to
+        fresh = ", p[FRESH]" if takes_fresh(op) else ""
+        if isinstance(op.vjp, tuple) or not prefix:
             lines += [f"def {prefix}entry_{op.name}(like, p, f):",
                       f"    {SIG} = unpack(carray(like, (0,)), p, f)",
                       f"    {prefix}{_kernel_name(op.vjp, 'vjp_' + op.name)}({SIG}{fresh})", "", ""]
@@ -178,6 +178,19 @@ def _entries(prefix=""):
 
 def _hand_written(rule):
     return isinstance(rule, str) and rule.startswith("kernel:")
+
+
+def takes_fresh(op):
+    """Does op's VJP kernel take the sweep's FRESH bits? Every elementwise
+    one does; a hand-written one does when its last parameter is `fresh`."""
+    if isinstance(op.vjp, tuple):
+        return True
+    if not _hand_written(op.vjp) or op.name in SWEEP_HANDLES:
+        return False
+    module, name = op.vjp.split(":", 1)[1].split(".")
+    tree = ast.parse((HERE / f"{module}.py").read_text())
+    kernel = next(f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == name)
+    return kernel.args.args[-1].arg == "fresh"
 
 
 def digest():
@@ -214,7 +227,9 @@ def source():
     parts += [_elementwise(op) + "\n\n" for op in vjps]
     parts += [_elementwise_fwd(op) + "\n\n" for op in fwds]
     parts.append(f"PARALLEL = {tuple(op.name for op in vjps)!r}   # ops in parallel.py: entries\n"
-                 f"PARALLEL_FWD = {tuple(op.name for op in fwds)!r}   # and forward entries\n\n")
+                 f"PARALLEL_FWD = {tuple(op.name for op in fwds)!r}   # and forward entries\n"
+                 f"TAKE_FRESH = {tuple(op.name for op in OPS if takes_fresh(op) and op not in vjps)!r}"
+                 "   # hand-written VJPs taking FRESH\n\n")
     parts += [_scalar_fwd() + "\n\n", _scalar_vjp() + "\n\n"]
     parts.append(_entries())
     return "\n".join(parts).rstrip("\n") + "\n"

@@ -3,7 +3,7 @@
 The elementwise kernels of interpreter.py run on blocks of elements
 spread over Numba's threads (registry.py imports this on first use).
 
-Kernels digest: 93051d979647da11
+Kernels digest: 9a8fe8751035ae9c
 """
 from numba import carray, prange
 

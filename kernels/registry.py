@@ -46,9 +46,13 @@ def table(ops, kind="entry"):
 
 
 def writes(ops):
-    """uint8[len(ops)]: 1 where the op's VJP entry takes FRESH bits and
-    writes those gradients (the elementwise kernels generate.py writes)."""
-    return np.array([isinstance(op.vjp, tuple) and len(op.vjp) == op.arity for op in ops], np.uint8)
+    """uint8[len(ops)]: where the op's VJP entry takes FRESH bits and writes
+    those gradients (kernels/sweep.py), 1 for the elementwise kernels
+    generate.py writes (the sweep runs those inline on one element), 2 for
+    the hand-written ones that take them (interpreter.TAKE_FRESH)."""
+    hand = getattr(interpreter, "TAKE_FRESH", ())     # (absent while generate.py first writes it)
+    return np.array([1 if isinstance(op.vjp, tuple) and len(op.vjp) == op.arity
+                     else 2 if op.name in hand else 0 for op in ops], np.uint8)
 
 
 def compile_missing(entries, ops, pairs, kind="entry"):

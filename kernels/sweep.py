@@ -21,9 +21,10 @@ is counted up and down each time, and those atomic increments were most
 of the sweep's time.
 
 The arena is not zeroed ahead: ready[s] is 0 while slot s needs a gradient
-that nothing has written yet (plan sets it). An elementwise op's kernel
-writes such a gradient (its bit in the argument block's FRESH word) instead
-of adding to it, which saves the zeroing pass; before any other kernel, the
+that nothing has written yet (plan sets it). An elementwise op's kernel,
+or a hand-written one that asks (linalg.py's products), writes such a
+gradient (its bit in the argument block's FRESH word) instead of adding to
+it, which saves the zeroing pass; before any other kernel, the
 sweep zeroes the ones it will add to. Every record writes each input it is
 given a gradient for (Python's stops through engine._Sweep.grad), so a
 record's own output gradient is always written by the time it runs.
@@ -52,7 +53,7 @@ TO_COPY, FUNCTION = CODE["to_copy"], CODE["function"]   # the ops run() handles 
 
 # Rewritten by generate.py: a changed digest invalidates this file's cache
 # when code it inlines from other kernel files changes.
-KERNELS_DIGEST = "93051d979647da11"
+KERNELS_DIGEST = "9a8fe8751035ae9c"
 
 
 @jit(inline="always")
@@ -265,7 +266,8 @@ def run(start, until, hooks_done, retain, rec_i, rec_f, rec_k, slot_i, shapes, e
     swept record is marked FREED. Returns -1 when done, or the record it
     stopped at for Python: one whose output has hooks (unless it is
     `hooks_done`), a custom Function's or one whose VJP NumPy runs.
-    writes[op]: op's kernel takes FRESH bits; ready: see the docstring."""
+    writes[op]: op's kernel takes FRESH bits (registry.writes); ready: see
+    the docstring."""
     rec_i, rec_f, rec_k, slot_i, shapes = bare(rec_i), bare(rec_f), bare(rec_k), bare(slot_i), \
         bare(shapes)
     entries, writes, goff, ready, g32, g64 = bare(entries), bare(writes), bare(goff), bare(ready), \
@@ -297,7 +299,7 @@ def run(start, until, hooks_done, retain, rec_i, rec_f, rec_k, slot_i, shapes, e
 @jit(inline="always")
 def one_element(op, o, writes, slot_i, shapes):
     """Does run() take a record of op with output slot o inline (one)?"""
-    return writes[op] and shapes[slot_i[o, SHAPE], NUMEL] == 1
+    return writes[op] == 1 and shapes[slot_i[o, SHAPE], NUMEL] == 1
 
 
 @jit(inline="always")

@@ -111,9 +111,7 @@ def _linear(lib):
 def test_linear_property(batch, n_in, n_out, bias, dtype, data):
     """x (*batch, in) @ w.T + b, in 0-d to 2-d batches, as torch.nn.functional.linear."""
     operands = [data.draw(operand(batch + (n_in,))), data.draw(operand((n_out, n_in)))]
-    # Left out: a bias with in = 0. kernels/linalg.py linear_vjp returns early when in == 0,
-    # so the bias gets no gradient (torch: the sum of g; reported).
-    if bias and n_in:
+    if bias:
         operands.append(data.draw(operand((n_out,))))
     run(lambda lib, *t: _linear(lib)(*t), operands, dtype)
 
