@@ -2,6 +2,7 @@
 values and gradients (of the input, and of the target where torch gives
 one), float64 tight and float32 loose, several shapes and all reductions;
 the module forms, grad_fn names, and errors."""
+import threading
 import warnings
 
 import numpy as np
@@ -188,6 +189,31 @@ def test_cross_entropy_probability_targets(shape, reduction, options):
     for dtype in DTYPES:
         run(lambda lib, a, t, *w: lib.nn.functional.cross_entropy(
             a, t, *w, reduction=reduction, **kw), x, target, *weight, dtype=dtype, grads=(0, 1))
+
+
+def test_cross_entropy_in_several_threads_each_on_its_own_tape():
+    """Unweighted, the loss keeps one tensor of class weights per thread (a
+    thread records on its own tape): steps in three threads at once, twice
+    each, get torch's gradients."""
+    x, t = RNG.standard_normal((5, 4)), np.array([0, 3, 1, 1, 2])
+    leaf = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.cross_entropy(leaf, torch.tensor(t)).backward()
+    results, start = [], threading.Barrier(3)
+
+    def steps():
+        start.wait()
+        for _ in range(2):
+            ours = tapegrad.tensor(x, requires_grad=True)
+            nn.functional.cross_entropy(ours, tapegrad.tensor(t)).backward()
+            results.append(ours.grad.numpy())
+    threads = [threading.Thread(target=steps) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 6
+    for got in results:
+        np.testing.assert_allclose(got, leaf.grad.numpy(), rtol=1e-12)
 
 
 def test_cross_entropy_all_targets_ignored_is_nan_like_torch():

@@ -6,6 +6,7 @@ and reductions: the same values and gradients as torch, but their grad_fn
 is the last op's (MeanBackward0, ...) where torch names a fused kernel
 (MseLossBackward0, ...).
 """
+import threading
 import warnings
 
 import numpy as np
@@ -131,9 +132,16 @@ def _rows(input, target):
     return last.reshape(-1, input.shape[1]), target.reshape(-1), target.shape
 
 
+_ONES = threading.local()       # per thread, as its tape: (classes, dtype) -> ones
+
+
 def _class_weights(weight, classes, like):
-    if weight is None:
-        return creation.ones(classes, dtype=like.dtype)
+    if weight is None:          # one tensor of ones, kept: a new one was a tenth of the loss's time
+        key = (classes, like.dtype)
+        ones = _ONES.__dict__.get(key)
+        if ones is None:
+            ones = _ONES.__dict__[key] = creation.ones(classes, dtype=like.dtype)
+        return ones
     if weight.shape != (classes,):
         raise RuntimeError(f"weight tensor should be defined either for all {classes} classes or "
                            f"no classes but got weight tensor of shape: {list(weight.shape)}")
