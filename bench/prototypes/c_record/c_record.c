@@ -75,27 +75,34 @@ static int operand(PyObject *x, PyObject *tape, double *v, long *s, long *ver, i
 }
 
 #ifndef MIRROR
-/* Tape.record_scalar: the new slot, or -1 (nothing changed) where Python must do it */
+/* Tape.record_scalar: the new slot, or -1 (nothing changed) where Python
+ * must do it. The tape's attributes are read from its instance dict (it
+ * has no descriptors of these names): a quarter of a getattr's cost. */
+static PyObject *item(PyObject *d, PyObject *name, int *ok) {
+    PyObject *v = PyDict_GetItemWithError(d, name);
+    if (!v) *ok = 0;
+    return v;
+}
+
 static long record_scalar(PyObject *tape, long code, long a, long b, double k0, double value,
                           int dt, long ver_a, long ver_b) {
     int ok = 1;
-    long r = attr_long(tape, s_n_rec, &ok);
-    PyObject *rec_k = PyObject_GetAttr(tape, s_rec_k);
-    if (!rec_k) { PyErr_Clear(); return -1; }
+    PyObject *d = PyObject_GenericGetDict(tape, NULL);
+    if (!d) { PyErr_Clear(); return -1; }
+    Py_DECREF(d);                                      /* (the tape keeps it) */
+    PyObject *n_rec = item(d, s_n_rec, &ok), *rec_k = item(d, s_rec_k, &ok), *at = item(d, s_reclaim_at, &ok),
+        *settled = item(d, s_settled, &ok), *held = item(d, s_held_bytes, &ok), *n_slots_o = item(d, s_n_slots, &ok),
+        *free = item(d, s_free, &ok), *arrays = item(d, s_arrays, &ok), *row0 = item(d, s_row0, &ok),
+        *slot_view = item(d, s_slot_view, &ok), *ref_view = item(d, s_ref_view, &ok),
+        *rec_view = item(d, s_rec_view, &ok), *const_view = item(d, s_const_view, &ok);
+    if (!ok) { PyErr_Clear(); return -1; }
+    long r = PyLong_AsLong(n_rec), n_slots = PyLong_AsLong(n_slots_o);
     long cap = (long)PyArray_DIM((PyArrayObject *)rec_k, 0);
-    Py_DECREF(rec_k);
-    PyObject *at = PyObject_GetAttr(tape, s_reclaim_at);
-    if (!at) { PyErr_Clear(); return -1; }
-    long at_rec = PyLong_AsLong(PyTuple_GET_ITEM(at, 0)), at_bytes = PyLong_AsLong(PyTuple_GET_ITEM(at, 1));
-    Py_DECREF(at);
-    long settled = attr_long(tape, s_settled, &ok), held = attr_long(tape, s_held_bytes, &ok);
-    long n_slots = attr_long(tape, s_n_slots, &ok);
-    PyObject *free = PyObject_GetAttr(tape, s_free), *arrays = PyObject_GetAttr(tape, s_arrays);
-    if (!ok || !free || !arrays) { PyErr_Clear(); Py_XDECREF(free); Py_XDECREF(arrays); return -1; }
-    Py_ssize_t n_free = PyList_GET_SIZE(free), n_arrays = PyList_GET_SIZE(arrays);
-    Py_DECREF(arrays);
-    if (r == cap || r >= at_rec || r >= settled + SETTLE_EVERY || held >= at_bytes
-            || (!n_free && n_slots == n_arrays)) { Py_DECREF(free); return -1; }
+    Py_ssize_t n_free = PyList_GET_SIZE(free);
+    if (r == cap || r >= PyLong_AsLong(PyTuple_GET_ITEM(at, 0))
+            || r >= PyLong_AsLong(settled) + SETTLE_EVERY
+            || PyLong_AsLong(held) >= PyLong_AsLong(PyTuple_GET_ITEM(at, 1))
+            || (!n_free && n_slots == PyList_GET_SIZE(arrays))) return -1;
     long s;
     if (n_free) {
         s = PyLong_AsLong(PyList_GET_ITEM(free, n_free - 1));
@@ -103,22 +110,23 @@ static long record_scalar(PyObject *tape, long code, long a, long b, double k0, 
     } else {
         s = n_slots;
         PyObject *n = PyLong_FromLong(s + 1);
-        PyObject_SetAttr(tape, s_n_slots, n);
+        PyDict_SetItem(d, s_n_slots, n);
         Py_DECREF(n);
     }
-    Py_DECREF(free);
-    long row0 = attr_long(tape, s_row0, &ok);
-    int64_t *slot = (int64_t *)view_buf(tape, s_slot_view) + 6 * s;
-    slot[0] = row0 + s * 48; slot[1] = 0; slot[2] = r; slot[3] = dt | 4 | 64; slot[4] = 0;
+    int64_t *slot = (int64_t *)PyMemoryView_GET_BUFFER(slot_view)->buf + 6 * s;
+    slot[0] = PyLong_AsLong(row0) + s * 48; slot[1] = 0; slot[2] = r; slot[3] = dt | 4 | 64; slot[4] = 0;
     if (dt == 0) { slot[5] = 0; *(float *)&slot[5] = (float)value; }
     else *(double *)&slot[5] = value;
-    ((int32_t *)view_buf(tape, s_ref_view))[s] = 1;
-    int32_t *rec = (int32_t *)view_buf(tape, s_rec_view) + 9 * r;
+    ((int32_t *)PyMemoryView_GET_BUFFER(ref_view)->buf)[s] = 1;
+    int32_t *rec = (int32_t *)PyMemoryView_GET_BUFFER(rec_view)->buf + 9 * r;
     rec[0] = code; rec[1] = a; rec[2] = b; rec[3] = -1; rec[4] = s; rec[5] = 0;
     rec[6] = ver_a; rec[7] = ver_b; rec[8] = 0;
-    if (k0 != 0.0) { double *c = (double *)view_buf(tape, s_const_view) + 2 * r; c[0] = k0; c[1] = 0.0; }
+    if (k0 != 0.0) {
+        double *c = (double *)PyMemoryView_GET_BUFFER(const_view)->buf + 2 * r;
+        c[0] = k0; c[1] = 0.0;
+    }
     PyObject *n = PyLong_FromLong(r + 1);
-    PyObject_SetAttr(tape, s_n_rec, n);
+    PyDict_SetItem(d, s_n_rec, n);
     Py_DECREF(n);
     return s;
 }
@@ -190,20 +198,20 @@ static PyObject *fast_record(Fast *f, PyObject *x, PyObject *y) {
     if (!en) { PyErr_Clear(); return NULL; }
     Py_DECREF(en);
     if (en != Py_True) return NULL;
-    PyObject *an = PyObject_GetAttr(anomaly_mod, s_enabled);
-    if (!an) { PyErr_Clear(); return NULL; }
-    Py_DECREF(an);
-    if (an != Py_False) return NULL;
+    if (PyDict_GetItemWithError(PyModule_GetDict(anomaly_mod), s_enabled) != Py_False) {
+        PyErr_Clear();
+        return NULL;
+    }
     PyObject *rec0 = PyList_GET_ITEM(recording, 0);
     if (PyLong_AsLong(rec0) != 0) return NULL;
     PyObject *tape = PyObject_GetAttr(tape_local, s_tape);
     if (!tape) { PyErr_Clear(); return NULL; }
     Py_DECREF(tape);                                   /* the thread's local keeps it */
-    PyObject *sw = PyObject_GetAttr(tape, s_sweeping);
-    if (!sw) { PyErr_Clear(); return NULL; }
-    long sweeping = PyLong_AsLong(sw);
-    Py_DECREF(sw);
-    if (sweeping) return NULL;
+    PyObject *d = PyObject_GenericGetDict(tape, NULL);
+    if (!d) { PyErr_Clear(); return NULL; }
+    Py_DECREF(d);                                      /* (the tape keeps it) */
+    PyObject *sw = PyDict_GetItemWithError(d, s_sweeping);
+    if (!sw || PyLong_AsLong(sw)) { PyErr_Clear(); return NULL; }
     double va, vb = 0.0, k0 = 0.0, v;
     long sa, sb = -1, vera, verb = 0;
     int da, db;
@@ -250,8 +258,10 @@ static PyObject *fast_call(PyObject *self, PyObject *const *args, size_t nargsf,
             if (ps && tape && tape != Py_None) {
                 long s = PyLong_AsLong(ps);
                 if (s >= 0) {
-                    int32_t *refs = (int32_t *)view_buf(tape, s_ref_view);
-                    if (refs) { refs[s] -= 1; Py_RETURN_NONE; }
+                    PyObject *d = PyObject_GenericGetDict(tape, NULL);
+                    PyObject *mv = d ? PyDict_GetItemWithError(d, s_ref_view) : NULL;
+                    Py_XDECREF(d);
+                    if (mv) { ((int32_t *)PyMemoryView_GET_BUFFER(mv)->buf)[s] -= 1; Py_RETURN_NONE; }
                     PyErr_Clear();
                 }
             } else if (ps) Py_RETURN_NONE;
