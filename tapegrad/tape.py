@@ -79,6 +79,7 @@ class Tape:
         self.refs = _table((capacity,), np.int32)
         self.goff = _table((capacity,), np.int64)      # the sweep's scratch, -1 up to len(arrays)
         self.arrays = []                               # slot -> its data (None: free or settled)
+        self.free = []
         self._views()
         self._grow_slots()
         self.owners = {}         # slot -> weakref of the tensor collecting its .grad
@@ -86,7 +87,6 @@ class Tape:
         self.hooks = {}          # slot -> hooks of the non-leaf tensor it holds
         self.functions = {}      # ki of a custom Function's records -> its context
         self.stacks = {}         # slot -> forward stack of its record (anomaly mode)
-        self.free = []
         self.shapes = np.zeros((64, L.SHAPE_COLS), np.int64)
         self.shape_ids = {}
         self._shape_id(())
@@ -180,14 +180,17 @@ class Tape:
     def settle(self, first=0):
         """Settle the 0-d outputs of records `first` on that nothing in
         Python reaches any more (see the module docstring)."""
-        for r in range(first, self.n_rec, SETTLE_EVERY):   # in steps: small temporaries
-            self._settle(self.rec_i[r:r + SETTLE_EVERY, L.OUT])
+        outs = self.rec_i[first:self.n_rec, L.OUT]
+        # (not the values settled already: a scalar graph's outputs nearly all are)
+        outs = outs[self.slot_i[outs, L.FLAGS] & (L.IN_ROW | L.FREE_SLOT | L.PENDING) == 0]
+        for i in range(0, len(outs), SETTLE_EVERY):       # in steps: small temporaries
+            self._settle(outs[i:i + SETTLE_EVERY])
         self._settled = self.n_rec
 
     def _settle(self, outs):
         rows = self.slot_i[outs]
-        loose = outs[(rows[:, L.SHAPE] == 0) & (rows[:, L.VC_ADDR] == 0) & (self.refs[outs] == 0)
-                     & (rows[:, L.FLAGS] & (L.IN_ROW | L.FREE_SLOT | L.PENDING) == 0)].tolist()
+        loose = outs[(rows[:, L.SHAPE] == 0) & (rows[:, L.VC_ADDR] == 0)
+                     & (self.refs[outs] == 0)].tolist()
         arrays, getrefcount = self.arrays, sys.getrefcount
         slots, values = [], []
         for s in loose:
@@ -278,13 +281,14 @@ class Tape:
     def record_scalar(self, code, a, b, k0, value, dt, version_a, version_b):
         """record() for a 0-d float op whose value Python computed
         (scalars.py): the value goes straight into its slot's row, settled.
-        None (nothing changed) where the tape is due to reclaim, settle or
-        grow: record() does that."""
+        None (nothing changed) where the tape is due to reclaim or grow:
+        record() does that. tapegrad/_record.c does the same in C."""
         r, free = self.n_rec, self.free
-        if (r == len(self.rec_k) or r >= self._reclaim_at[0] or r >= self._settled + SETTLE_EVERY
-                or self.held_bytes >= self._reclaim_at[1]
+        if (r == len(self.rec_k) or r >= self._reclaim_at[0] or self.held_bytes >= self._reclaim_at[1]
                 or not free and self.n_slots == len(self.arrays)):
             return None
+        if r >= self._settled + SETTLE_EVERY:      # as record() does
+            self.settle(self._settled)
         if free:
             s = free.pop()
         else:
@@ -297,6 +301,8 @@ class Tape:
         if k0:                     # rows past n_rec are zero (see reclaim)
             _CONST.pack_into(self.const_view, r * _CONST.size, k0, 0.0)
         self.n_rec = r + 1
+        if self._settled == r:     # settled already: nothing for settle() to see
+            self._settled = r + 1
         return s
 
     def unsettle(self, s):
@@ -309,6 +315,22 @@ class Tape:
         self.slot_i[s, L.FLAGS] = flags & ~L.IN_ROW
         self.held_bytes += a.nbytes
         return a
+
+    def _lower(self, live_slot):
+        """n_slots down to just past the last live slot, where that halves
+        it and frees 64K slots or more, and the free list without the slots
+        above: reclaiming scans every slot below n_slots, and after a large
+        graph is gone most of them are free. The free list hands out its
+        lowest slots first, so the top ones stay free."""
+        live = np.flatnonzero(live_slot)
+        top = int(live[-1]) + 1 if len(live) else 0
+        if top > self.n_slots // 2 or self.n_slots - top < 1 << 16:
+            return
+        self.free[:] = [s for s in self.free if s < top]     # (c_tables holds this list)
+        self.goff[top:self.n_slots] = -1                     # (a past plan may have given them offsets)
+        if self.scratch is not None:
+            self.scratch.n_given = -1
+        self.n_slots = top
 
     def _grow_records(self):
         self.rec_i = _doubled(self.rec_i)
@@ -326,6 +348,10 @@ class Tape:
         self.slot_view = memoryview(self.slot_i).cast("B")
         self.ref_view = memoryview(self.refs).cast("B").cast("i")
         self._row0 = self._in_row_address(0)     # slot 0's settled word (record_scalar)
+        # what the C record path reads each op besides the counters, in one
+        # lookup (tapegrad/_record.c; only this method changes them)
+        self.c_tables = (self.slot_view, self.ref_view, self.rec_view, self.const_view, self._row0,
+                         len(self.rec_k), self.arrays, self.free)
 
     # -- reclaiming -------------------------------------------------------
     def let_go_of_swept(self):
@@ -352,8 +378,9 @@ class Tape:
         self._reclaim_at = (max(4096, 2 * self.n_rec), max(64 << 20, 2 * self.held_bytes))
         return self.n_rec <= 3 * before // 4
 
-    def _compact(self, keep):
-        """Keep records `keep` (ascending), moved down in order."""
+    def _compact(self, keep, live):
+        """Keep records `keep` (ascending), moved down in order; slots
+        `live` have their records' new indices (the others are free)."""
         n = len(keep)
         new_index = np.full(self.n_rec + 1, -1, np.int64)   # index -1 maps to -1
         new_index[keep] = np.arange(n)
@@ -364,8 +391,8 @@ class Tape:
         self.rec_f[n:self.n_rec] = 0
         self.rec_k[n:self.n_rec] = 0
         self.n_rec = n
-        produced = self.slot_i[:self.n_slots, L.REC]
-        self.slot_i[:self.n_slots, L.REC] = np.where(produced >= 0, new_index[produced], -1)
+        produced = self.slot_i[live, L.REC]
+        self.slot_i[live, L.REC] = np.where(produced >= 0, new_index[produced], -1)
 
     def reclaim(self):
         if self.pending:          # (its walk keeps what backward needs, not what forward does)
@@ -374,23 +401,26 @@ class Tape:
         buffers.let_go()
         live_rec, live_slot = reachable(self.n_rec, self.n_slots, self.rec_i, self.slot_i,
                                         self.shapes, self.refs, SAVES, FUNCTION)
+        live_slot = live_slot[:self.n_slots]
         if not live_rec[:self.n_rec].all():    # (a growing graph keeps all: no copies)
-            self._compact(np.flatnonzero(live_rec))
+            self._compact(np.flatnonzero(live_rec), np.flatnonzero(live_slot))
         arrays = self.arrays
-        dead = np.flatnonzero(~live_slot[:self.n_slots])
         # (not the free ones again: after a large graph they are most slots)
-        dead = dead[self.slot_i[dead, L.FLAGS] & L.FREE_SLOT == 0]
+        dead = np.flatnonzero(~live_slot & (self.slot_i[:self.n_slots, L.FLAGS] & L.FREE_SLOT == 0))
         self.slot_i[dead, L.FLAGS] |= L.FREE_SLOT      # new_slot writes the flags anew
-        dead = dead.tolist()
-        self.held_bytes -= sum([arrays[s].nbytes for s in dead if arrays[s] is not None])
-        for s in dead:
+        # (a value settled in its row has no array: most slots of a scalar graph)
+        held = dead[self.slot_i[dead, L.FLAGS] & L.IN_ROW == 0].tolist()
+        self.held_bytes -= sum([arrays[s].nbytes for s in held if arrays[s] is not None])
+        for s in held:
             arrays[s] = None
-        self.large.difference_update(dead)
+        self.large.difference_update(held)
+        dead = dead.tolist()
         for table in (self.owners, self.counters, self.hooks, self.stacks):
-            if table:
-                for s in dead:
-                    table.pop(s, None)
-        self.free += dead
+            if table:      # (a table's keys, not the dead slots: after a large graph, far fewer)
+                for s in [s for s in table if not live_slot[s]]:
+                    del table[s]
+        self.free += dead[::-1]      # (new slots come from the lowest: see _lower)
+        self._lower(live_slot)
         if self.functions:
             n = self.n_rec
             alive = set(self.rec_k[:n][self.rec_i[:n, L.OP] == FUNCTION].tolist())
