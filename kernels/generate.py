@@ -129,6 +129,10 @@ def _scalar_fwd():
     for code, op in ops:
         out += [f"    if op == {code}:  # {op.name}", f"        return {op.fwd}"]
     out.append("    return 0.0")
+    out += ["", "", "def scalar_rule(op, a, b, c, k0, k1):",
+            '    """scalar_fwd, the body of a cfunc (registry.scalar_rule): the rules of',
+            '    tapegrad/_record.c, the 0-d record path in C."""',
+            "    return scalar_fwd(op, a, b, c, k0, k1)"]
     return "\n".join(out)
 
 

@@ -73,6 +73,17 @@ def compile_missing(entries, ops, pairs, kind="entry"):
             entries[code, col] = _compiled[key].address
 
 
+def scalar_rule():
+    """The address of interpreter.scalar_rule compiled as a cfunc of (op, a,
+    b, c, k0, k1), float64: the rules tapegrad/_record.c calls, compiled on
+    its first 0-d op."""
+    if "scalar_rule" not in _compiled:
+        signature = types.float64(types.int64, *[types.float64] * 5)
+        _compiled["scalar_rule"] = cfunc(signature, cache=True, error_model="numpy")(
+            interpreter.scalar_rule)
+    return _compiled["scalar_rule"].address
+
+
 @njit(parallel=True, cache=True)
 def _probe(x):
     for i in prange(x.size):

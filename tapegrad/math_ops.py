@@ -348,5 +348,20 @@ METHODS = dict(
     __pow__=pow, __rpow__=_rpow,
     __neg__=neg, __abs__=abs, __eq__=eq, __ne__=ne, __lt__=lt, __le__=le, __gt__=gt, __ge__=ge,
 )
+# Tensor's dunders and unary methods take a 0-d float tensor to
+# scalars.record first (in C where it is built; scalars.binary)
+_BINARY = {"__add__": ("add", False), "__radd__": ("add", False), "__sub__": ("sub", False),
+           "__rsub__": ("sub", True), "__mul__": ("mul", False), "__rmul__": ("mul", False),
+           "__truediv__": ("div", False), "__rtruediv__": ("div", True), "__pow__": ("pow", False),
+           "__rpow__": ("pow", True)}
+_UNARY = {f: CODE["neg" if f is neg else f.__name__] for f in
+          (neg, exp, log, sqrt, sin, cos, tan, tanh, sigmoid, log1p, expm1, exp2, log2, log10, rsqrt,
+           reciprocal, erf, silu, relu, abs, sign, floor, ceil, round)}
 for _name, _f in METHODS.items():
+    if _name in _BINARY:
+        _op, _reflected = _BINARY[_name]
+        _f = scalars.binary(-1 if _reflected else CODE[_op], _SCALAR_FORM[_op, _reflected],
+                            1.0 if _op in ("add", "sub") else 0.0, _f)
+    elif _f in _UNARY:
+        _f = scalars.unary(_UNARY[_f], _f)
     setattr(Tensor, _name, _f)

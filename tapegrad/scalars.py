@@ -12,16 +12,33 @@ and its _data is made from the row the first time something reads it
 Everything else goes the general way (record.apply): another dtype or
 shape, grad mode off, anomaly mode, a step recorded for replay, a value
 Python cannot compute (1/0, exp(1000)), a tape about to settle or reclaim.
+
+Where the C extension is built (tapegrad/_record.c, setup.py), `record`
+is its copy of the function below, and Tensor's binary dunders, unary
+methods and __del__ reach it without Python in between (binary, unary,
+Tensor.__del__): about a fifth of the Python path's time per op. This
+file's `python_record` stays the reference, and what the C path calls
+where it does less. TAPEGRAD_PURE_PYTHON=1 in the environment keeps the
+Python path.
 """
 import array
+import contextlib
+import os
 
 from .autograd import anomaly_mode
 from .autograd.grad_mode import _local as _grad_mode
-from . import capture, dtypes
+from . import capture, dtypes, tape as _tape
 from .defer import Deferred
 from .eager import PYTHON
-from .tape import current
+from .kernels import layout as L
+from .kernels import registry
+from .tape import SETTLE_EVERY, current
 from .tensor import Tensor, slot_on
+
+try:
+    from . import _record as _c
+except ImportError:                   # installed without a C compiler: the Python path
+    _c = None
 
 _ROUND = array.array("f", [0.0])      # assigning rounds to float32 as a kernel's store does
 _CODE = {dtypes.float32.np: 0, dtypes.float64.np: 1}
@@ -83,3 +100,48 @@ def record(code, x, y, k0=0.0):
     out._v, out._dt, out._slot, out._tape, out._rg = v, a[3], s, tape, True
     out._grad = out._vc = out._hooks = None
     return out
+
+
+python_record = record
+IN_C = _c is not None and os.environ.get("TAPEGRAD_PURE_PYTHON") != "1"
+
+if IN_C:
+    _c.setup(Tensor, _grad_mode, anomaly_mode, capture.RECORDING, _tape._local, python_record,
+             registry.scalar_rule, bytes([rule is not None for rule in PYTHON]), SETTLE_EVERY,
+             L.RG | L.IN_ROW)
+    record = _c.record
+
+
+@contextlib.contextmanager
+def taking(path):
+    """Inside, 0-d float ops take `path`: "c" (where built), "python" (this
+    file's record) or "general" (neither, record.apply): to compare them."""
+    global record
+    if path == "c" and not IN_C:
+        raise RuntimeError("tapegrad's C extension is not built here (or TAPEGRAD_PURE_PYTHON=1)")
+    kept = record
+    record = {"c": _c and _c.record, "python": python_record,
+              "general": lambda code, x, y, k0=0.0: None}[path]
+    was = _c.set_off(path != "c") if IN_C else None
+    try:
+        yield
+    finally:
+        record = kept
+        if IN_C:
+            _c.set_off(was)
+
+
+def binary(tensor_code, number_code, k0, python):
+    """Tensor's dunder x (op) y that is `python`, taking a 0-d float x with
+    a tensor y (op tensor_code, record k0; -1: none) or a Python number y
+    (op number_code) to record() first, in C; `python` where not built."""
+    return _c.Op(_c.BINARY, tensor_code, number_code, k0, python) if IN_C else python
+
+
+def unary(code, python):
+    """Tensor's method op(x) that is `python`, likewise."""
+    return _c.Op(_c.UNARY, -1, code, 0.0, python) if IN_C else python
+
+
+if IN_C:          # (the C path's outputs die by the thousand: their release in C too)
+    Tensor.__del__ = _c.Op(_c.DEL, -1, -1, 0.0, Tensor.__dict__["__del__"])

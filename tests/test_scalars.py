@@ -1,7 +1,15 @@
-"""0-d float math recorded without NumPy (tapegrad/scalars.py): each op
-that takes that path gives the general path's bits and torch's values and
+"""0-d float math recorded without NumPy (tapegrad/scalars.py), in C
+(tapegrad/_record.c) and in Python, each test run on both: each op that
+takes that path gives the general path's bits and torch's values and
 gradients; a Scalar reads, prints and changes in place as any tensor; what
 the path cannot do goes the general way, with the general way's results."""
+import inspect
+import os
+import shutil
+import subprocess
+import sys
+import threading
+
 import numpy as np
 import pytest
 import torch as pt
@@ -28,11 +36,13 @@ CASES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def fresh_tape(monkeypatch):
-    """A new tape per test: one that other tests left just short of a
-    settling pass would send an op the general way (record_scalar)."""
+@pytest.fixture(autouse=True, params=["c", "python"] if scalars.IN_C else ["python"])
+def path(request, monkeypatch):
+    """Each test on each path, on a new tape: one that other tests left just
+    short of reclaiming would send an op the general way (record_scalar)."""
     monkeypatch.setattr(tape_module._local, "tape", tape_module.Tape(), raising=False)
+    with scalars.taking(request.param):
+        yield request.param
 
 
 def torch_of(t):
@@ -49,7 +59,7 @@ def _bits(t):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", CASES)
-def test_each_op_gives_the_general_paths_bits_and_torchs_results(name, dtype, monkeypatch):
+def test_each_op_gives_the_general_paths_bits_and_torchs_results(name, dtype):
     f = CASES[name]
     x, y = _leaves(torch, dtype)
     out = f(x, y)
@@ -57,11 +67,11 @@ def test_each_op_gives_the_general_paths_bits_and_torchs_results(name, dtype, mo
     assert type(out) is torch.Tensor and out.dtype is {np.float32: torch.float32,
                                                        np.float64: torch.float64}[dtype]
     out.backward()
-    monkeypatch.setattr(scalars, "record", lambda *args: None)
     x2, y2 = _leaves(torch, dtype)
-    ref = f(x2, y2)
-    assert ref._v is None
-    ref.backward()
+    with scalars.taking("general"):
+        ref = f(x2, y2)
+        assert ref._v is None
+        ref.backward()
     assert _bits(out) == _bits(ref)
     assert _bits(x.grad) == _bits(x2.grad) and _bits(y.grad) == _bits(y2.grad)
     px, py = _leaves(pt, dtype)
@@ -122,3 +132,57 @@ def test_no_grad_and_anomaly_mode_go_the_general_way():
     with torch.autograd.detect_anomaly():
         assert (x * 2)._v is None
     assert (torch.tensor(0.5) * 2)._v is None          # nothing requires grad
+
+
+def _graph(m, n=400):
+    """bench/test_graphs.py's scalar graph: its value and the leaves' gradients."""
+    a, b, c = leaves = [m.tensor(v, requires_grad=True) for v in (0.9, 0.1, 0.5)]
+    y = c
+    for _ in range(n // 4):
+        y = (y * a + b).tanh() ** 2
+    y.backward()
+    return [y.item()] + [t.grad.item() for t in leaves]
+
+
+def test_a_graph_in_several_threads_at_once_gets_the_same_bits():
+    """Each thread records on its own tape; the C path finds it per call."""
+    want, results, start = _graph(torch), [], threading.Barrier(3)
+
+    def run():
+        start.wait()
+        results.extend(_graph(torch) for _ in range(3))
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [want] * 9
+
+
+def test_tapegrad_pure_python_in_the_environment_keeps_the_python_path(path):
+    """TAPEGRAD_PURE_PYTHON=1: no C extension in use, the same bits."""
+    code = ("import tapegrad, tapegrad.scalars as s, sys; sys.path.insert(0, %r); "
+            "from test_scalars import _graph; print(repr([s.IN_C, _graph(tapegrad)]))"
+            % os.path.dirname(__file__))
+    env = dict(os.environ, TAPEGRAD_PURE_PYTHON="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == repr([False, _graph(torch)])
+
+
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
+                    reason="no C compiler: the install goes on without the C extension")
+def test_the_c_extension_is_built_where_there_is_a_compiler():
+    assert scalars.IN_C or os.environ.get("TAPEGRAD_PURE_PYTHON") == "1"
+
+
+def test_tensor_methods_keep_their_python_names_docs_and_signatures():
+    """help() and inspect see the Python functions the C path stands in for."""
+    from tapegrad import math_ops
+    for name in ("__add__", "__rmul__", "__pow__", "tanh", "exp", "__neg__"):
+        method, function = getattr(torch.Tensor, name), getattr(math_ops, name.strip("_"), None)
+        function = function or inspect.unwrap(method)
+        assert method.__name__ == function.__name__ and method.__doc__ == function.__doc__
+        assert inspect.signature(method) == inspect.signature(function)
+    x = torch.tensor(2.0, requires_grad=True)
+    assert x.__mul__(3).item() == torch.Tensor.__mul__(x, 3).item() == 6.0
