@@ -180,11 +180,13 @@ class Tape:
     def settle(self, first=0):
         """Settle the 0-d outputs of records `first` on that nothing in
         Python reaches any more (see the module docstring)."""
-        outs = self.rec_i[first:self.n_rec, L.OUT]
-        # (not the values settled already: a scalar graph's outputs nearly all are)
-        outs = outs[self.slot_i[outs, L.FLAGS] & (L.IN_ROW | L.FREE_SLOT | L.PENDING) == 0]
-        for i in range(0, len(outs), SETTLE_EVERY):       # in steps: small temporaries
-            self._settle(outs[i:i + SETTLE_EVERY])
+        # in steps, for small temporaries (the peak RSS); each looks only at the
+        # values not settled already, and a scalar graph's are nearly all settled
+        for r in range(first, self.n_rec, 8 * SETTLE_EVERY):
+            outs = self.rec_i[r:min(r + 8 * SETTLE_EVERY, self.n_rec), L.OUT]
+            outs = outs[self.slot_i[outs, L.FLAGS] & (L.IN_ROW | L.FREE_SLOT | L.PENDING) == 0]
+            for i in range(0, len(outs), SETTLE_EVERY):
+                self._settle(outs[i:i + SETTLE_EVERY])
         self._settled = self.n_rec
 
     def _settle(self, outs):
@@ -405,8 +407,9 @@ class Tape:
         if not live_rec[:self.n_rec].all():    # (a growing graph keeps all: no copies)
             self._compact(np.flatnonzero(live_rec), np.flatnonzero(live_slot))
         arrays = self.arrays
+        dead = np.flatnonzero(~live_slot)
         # (not the free ones again: after a large graph they are most slots)
-        dead = np.flatnonzero(~live_slot & (self.slot_i[:self.n_slots, L.FLAGS] & L.FREE_SLOT == 0))
+        dead = dead[self.slot_i[dead, L.FLAGS] & L.FREE_SLOT == 0]
         self.slot_i[dead, L.FLAGS] |= L.FREE_SLOT      # new_slot writes the flags anew
         # (a value settled in its row has no array: most slots of a scalar graph)
         held = dead[self.slot_i[dead, L.FLAGS] & L.IN_ROW == 0].tolist()
