@@ -2,14 +2,14 @@
 import numpy as np
 
 from .jit import jit
-from .layout import A, B, C, FLAGS, FREE_SLOT, FREED, OP, OUT, REC, STATE
+from .layout import A, B, C, FLAGS, FREE_SLOT, FREED, IN_ROW, OP, OUT, REC, STATE
 from .memory import slot_view
 
 _INDEX = np.zeros(0, np.int64)
 
 # Rewritten by generate.py: a changed digest invalidates this file's cache
 # when code it inlines from other kernel files changes.
-KERNELS_DIGEST = "9a8fe8751035ae9c"
+KERNELS_DIGEST = "3de9709a86476a2e"
 
 
 @jit
@@ -67,3 +67,47 @@ def unneeded(slots, n_rec, n_slots, rec_i, slot_i, shapes, refs, function):
     for i in range(len(slots)):
         out[i] = free[slots[i]]
     return out
+
+
+@jit
+def compact(live_rec, n_rec, rec_i, rec_f, rec_k, live_slots, slot_i):
+    """Move the live records down in order, zero the rows past them, and
+    give the records of the live slots their new indices. Returns the
+    number of records kept."""
+    new_index = np.full(n_rec, -1, np.int64)
+    n = 0
+    for r in range(n_rec):
+        if live_rec[r]:
+            new_index[r] = n
+            if n != r:
+                rec_i[n] = rec_i[r]
+                rec_f[n] = rec_f[r]
+                rec_k[n] = rec_k[r]
+            n += 1
+    rec_i[n:n_rec] = 0
+    rec_f[n:n_rec] = 0
+    rec_k[n:n_rec] = 0
+    for s in live_slots:
+        if slot_i[s, REC] >= 0:
+            slot_i[s, REC] = new_index[slot_i[s, REC]]
+    return n
+
+
+@jit
+def free_dead(live_slot, slot_i):
+    """Mark FREE_SLOT the slots that are neither live nor free already.
+    Returns them, highest first (the free list hands out its last entry,
+    so the lowest ones go first), and those of them that hold an array (a
+    value settled in its row has none)."""
+    dead = np.empty(len(live_slot), np.int64)
+    held = np.empty(len(live_slot), np.int64)
+    n = m = 0
+    for s in range(len(live_slot) - 1, -1, -1):
+        if not live_slot[s] and not slot_i[s, FLAGS] & FREE_SLOT:
+            slot_i[s, FLAGS] |= FREE_SLOT
+            dead[n] = s
+            n += 1
+            if not slot_i[s, FLAGS] & IN_ROW:
+                held[m] = s
+                m += 1
+    return dead[:n], held[:m]

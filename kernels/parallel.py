@@ -3,7 +3,7 @@
 The elementwise kernels of interpreter.py run on blocks of elements
 spread over Numba's threads (registry.py imports this on first use).
 
-Kernels digest: 9a8fe8751035ae9c
+Kernels digest: 3de9709a86476a2e
 """
 from numba import carray, prange
 

@@ -103,13 +103,10 @@ static int operand(PyObject *x, PyObject *tape, double *value, long *slot, long 
     return 1;
 }
 
-/* Tape.record_scalar: the new slot; -1 where it returns None; ASK_PYTHON
- * where the tape is not as it expects */
-static long record_scalar(PyObject *tape, long code, long a, long b, double k0, double value,
-                          int dt, long version_a, long version_b) {
-    PyObject *d = tape_dict(tape);
-    if (!d)
-        return ASK_PYTHON;
+/* Tape.record_scalar on tape (d: its instance dict): the new slot; -1
+ * where it returns None; ASK_PYTHON where the tape is not as it expects */
+static long record_scalar(PyObject *tape, PyObject *d, long code, long a, long b, double k0,
+                          double value, int dt, long version_a, long version_b) {
     PyObject *n_rec = PyDict_GetItemWithError(d, s_n_rec), *at = PyDict_GetItemWithError(d, s_reclaim_at),
              *settled = PyDict_GetItemWithError(d, s_settled), *held = PyDict_GetItemWithError(d, s_held_bytes),
              *n_slots = PyDict_GetItemWithError(d, s_n_slots), *tables = PyDict_GetItemWithError(d, s_c_tables);
@@ -247,7 +244,7 @@ static PyObject *record(long code, PyObject *x, PyObject *y, double k0) {
         return ask_python(code, x, y, k0);
     if (da == 0)
         v = (double)(float)v;                          /* as a float32 kernel's store rounds */
-    long s = record_scalar(tape, code, sa, sb, k0, v, da, va, vb);
+    long s = record_scalar(tape, d, code, sa, sb, k0, v, da, va, vb);
     if (s == ASK_PYTHON) {
         PyErr_Clear();
         return ask_python(code, x, y, k0);

@@ -45,7 +45,7 @@ import numpy as np
 
 from . import buffers, dtypes
 from .kernels import layout as L
-from .kernels.lifetime import reachable, unneeded
+from .kernels.lifetime import compact, free_dead, reachable, unneeded
 from .kernels.memory import address
 from .optable import CODE, OPS
 
@@ -380,22 +380,6 @@ class Tape:
         self._reclaim_at = (max(4096, 2 * self.n_rec), max(64 << 20, 2 * self.held_bytes))
         return self.n_rec <= 3 * before // 4
 
-    def _compact(self, keep, live):
-        """Keep records `keep` (ascending), moved down in order; slots
-        `live` have their records' new indices (the others are free)."""
-        n = len(keep)
-        new_index = np.full(self.n_rec + 1, -1, np.int64)   # index -1 maps to -1
-        new_index[keep] = np.arange(n)
-        self.rec_i[:n] = self.rec_i[keep]
-        self.rec_f[:n] = self.rec_f[keep]
-        self.rec_k[:n] = self.rec_k[keep]
-        self.rec_i[n:self.n_rec] = 0
-        self.rec_f[n:self.n_rec] = 0
-        self.rec_k[n:self.n_rec] = 0
-        self.n_rec = n
-        produced = self.slot_i[live, L.REC]
-        self.slot_i[live, L.REC] = np.where(produced >= 0, new_index[produced], -1)
-
     def reclaim(self):
         if self.pending:          # (its walk keeps what backward needs, not what forward does)
             from .defer import materialize
@@ -405,24 +389,19 @@ class Tape:
                                         self.shapes, self.refs, SAVES, FUNCTION)
         live_slot = live_slot[:self.n_slots]
         if not live_rec[:self.n_rec].all():    # (a growing graph keeps all: no copies)
-            self._compact(np.flatnonzero(live_rec), np.flatnonzero(live_slot))
-        arrays = self.arrays
-        dead = np.flatnonzero(~live_slot)
-        # (not the free ones again: after a large graph they are most slots)
-        dead = dead[self.slot_i[dead, L.FLAGS] & L.FREE_SLOT == 0]
-        self.slot_i[dead, L.FLAGS] |= L.FREE_SLOT      # new_slot writes the flags anew
-        # (a value settled in its row has no array: most slots of a scalar graph)
-        held = dead[self.slot_i[dead, L.FLAGS] & L.IN_ROW == 0].tolist()
+            self.n_rec = compact(live_rec, self.n_rec, self.rec_i, self.rec_f, self.rec_k,
+                                 np.flatnonzero(live_slot), self.slot_i)
+        dead, held = free_dead(live_slot, self.slot_i)   # (new_slot writes the flags anew)
+        arrays, held = self.arrays, held.tolist()
         self.held_bytes -= sum([arrays[s].nbytes for s in held if arrays[s] is not None])
         for s in held:
             arrays[s] = None
         self.large.difference_update(held)
-        dead = dead.tolist()
         for table in (self.owners, self.counters, self.hooks, self.stacks):
             if table:      # (a table's keys, not the dead slots: after a large graph, far fewer)
                 for s in [s for s in table if not live_slot[s]]:
                     del table[s]
-        self.free += dead[::-1]      # (new slots come from the lowest: see _lower)
+        self.free += dead.tolist()    # (highest first: new slots come from the lowest, see _lower)
         self._lower(live_slot)
         if self.functions:
             n = self.n_rec
