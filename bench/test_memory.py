@@ -1,8 +1,11 @@
 """memory: what one recorded scalar op costs in memory (bench/README.md).
 
 A fresh process per library builds the 100,000-op scalar graph of
-test_graphs.py (0-d float32, mul add tanh pow) and runs backward. After a
-1,000-op warm-up graph (kernels loaded, then dropped), the peak-RSS mark
+test_graphs.py (0-d float32, mul add tanh pow) and runs backward. After
+warm-up graphs of 1,000 and 5,000 ops, the second passing the tape's
+reclaiming of the first (so the code of both paths is loaded; the
+compiled functions load on first use, about 1 MB: code, not per-op
+memory), then dropped, the peak-RSS mark
 is reset (`echo 5 > /proc/self/clear_refs`, which sets VmHWM to VmRSS;
 where that is refused, ru_maxrss is used and the figure is an upper
 bound); the figure is VmHWM after backward minus VmRSS before the graph,
@@ -82,9 +85,10 @@ def tape_bytes():
                 python_objects=per(objects), total=per(used + data + objects),
                 total_reserved=per(reserved + data + objects))
 
-leaves, y = graph(1000)
-y.backward()
-del leaves, y
+for n in (1000, 5000):           # the second passes a reclaim of the first
+    leaves, y = graph(n)
+    y.backward()
+    del leaves, y
 gc.collect()
 try:
     with open("/proc/self/clear_refs", "w") as f:
