@@ -22,6 +22,7 @@
 #include <structmember.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #include <numpy/arrayobject.h>
 
@@ -153,10 +154,12 @@ static long record_scalar(PyObject *tape, PyObject *d, long code, long a, long b
     row[3] = dt | S.in_row_flags;
     row[4] = 0;
     row[5] = 0;
-    if (dt == 0)
-        *(float *)&row[5] = (float)value;
-    else
-        *(double *)&row[5] = value;
+    if (dt == 0) {                                     /* (memcpy: no aliasing through a cast) */
+        float single = (float)value;
+        memcpy(&row[5], &single, sizeof single);
+    } else {
+        memcpy(&row[5], &value, sizeof value);
+    }
     refs[s] = 1;
     int32_t *rec = recs + REC_COLS * r;
     rec[0] = (int32_t)code; rec[1] = (int32_t)a; rec[2] = (int32_t)b; rec[3] = -1;
