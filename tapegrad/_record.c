@@ -8,7 +8,8 @@
  * as a cfunc, asked for on first use), the same arithmetic and bits as the
  * Python rules and the kernels. The tape's attributes are read from its
  * instance dict, and its tables written through its memoryviews, as
- * Tape.record_scalar writes them.
+ * Tape.record_scalar writes them. The grad mode is read from this file's
+ * copy in the thread state's dict, which grad_mode._set keeps.
  *
  * Op is a callable that CPython calls without binding for a dunder
  * (Py_TPFLAGS_METHOD_DESCRIPTOR) and binds as a method otherwise: Tensor's
@@ -32,7 +33,7 @@ typedef double (*rule_fn)(int64_t, double, double, double, double, double);
 static struct {
     PyTypeObject *tensor;
     Py_ssize_t data, rg, slot, tape, grad, vc, hooks, v, dt;
-    PyObject *grad_local, *anomaly, *recording, *tape_local, *python_record, *rule_address;
+    PyObject *anomaly, *recording, *tape_local, *python_record, *rule_address;
     rule_fn rule;
     char *has_rule;
     Py_ssize_t n_codes;
@@ -41,7 +42,7 @@ static struct {
 } S;
 
 static PyObject *s_enabled, *s_tape, *s_sweeping, *s_n_rec, *s_reclaim_at, *s_settled,
-    *s_held_bytes, *s_n_slots, *s_c_tables, *s_settle;
+    *s_held_bytes, *s_n_slots, *s_c_tables, *s_settle, *s_grad_off;
 
 #define SLOT(o, off) (*(PyObject **)((char *)(o) + (off)))
 #define ASK_PYTHON (-2)
@@ -188,15 +189,12 @@ static int truthy(PyObject *o) {
 static PyObject *record(long code, PyObject *x, PyObject *y, double k0) {
     if (S.off || code < 0 || code >= S.n_codes || !S.has_rule[code])
         Py_RETURN_NONE;
-    PyObject *on = PyObject_GetAttr(S.grad_local, s_enabled);
-    if (!on)
-        return NULL;
-    int grad = truthy(on);
-    Py_DECREF(on);
+    PyObject *thread = PyThreadState_GetDict();       /* grad mode: set_grad_enabled's copy */
+    PyObject *off = thread ? PyDict_GetItemWithError(thread, s_grad_off) : NULL;
     PyObject *anomaly = PyDict_GetItemWithError(PyModule_GetDict(S.anomaly), s_enabled);
-    if (grad < 0 || !anomaly)
+    if (!anomaly || PyErr_Occurred())
         return NULL;
-    if (!grad || truthy(anomaly) || truthy(PyList_GET_ITEM(S.recording, 0)))
+    if (off == Py_True || truthy(anomaly) || truthy(PyList_GET_ITEM(S.recording, 0)))
         Py_RETURN_NONE;
     if (Py_TYPE(x) != S.tensor || (y && Py_TYPE(y) != S.tensor))
         return ask_python(code, x, y, k0);
@@ -421,9 +419,9 @@ static Py_ssize_t slot_offset(PyObject *type, const char *name) {
 
 static PyObject *setup(PyObject *module, PyObject *args) {
     PyObject *tensor, *has_rule;
-    if (!PyArg_ParseTuple(args, "O!OOO!OOOOll", &PyType_Type, &tensor, &S.grad_local, &S.anomaly,
-                          &PyList_Type, &S.recording, &S.tape_local, &S.python_record, &S.rule_address,
-                          &has_rule, &S.settle_every, &S.in_row_flags))
+    if (!PyArg_ParseTuple(args, "O!OO!OOOOll", &PyType_Type, &tensor, &S.anomaly, &PyList_Type,
+                          &S.recording, &S.tape_local, &S.python_record, &S.rule_address, &has_rule,
+                          &S.settle_every, &S.in_row_flags))
         return NULL;
     const char *names[] = {"_data", "_rg", "_slot", "_tape", "_grad", "_vc", "_hooks", "_v", "_dt"};
     Py_ssize_t *offsets[] = {&S.data, &S.rg, &S.slot, &S.tape, &S.grad, &S.vc, &S.hooks, &S.v, &S.dt};
@@ -443,11 +441,22 @@ static PyObject *setup(PyObject *module, PyObject *args) {
     S.n_codes = view.len;
     PyBuffer_Release(&view);
     S.tensor = (PyTypeObject *)tensor;
-    PyObject *kept[] = {tensor, S.grad_local, S.anomaly, S.recording, S.tape_local, S.python_record,
-                        S.rule_address};
-    for (int i = 0; i < 7; i++)
+    PyObject *kept[] = {tensor, S.anomaly, S.recording, S.tape_local, S.python_record, S.rule_address};
+    for (int i = 0; i < 6; i++)
         Py_INCREF(kept[i]);                            /* (for the life of the process) */
     S.rule = NULL;
+    Py_RETURN_NONE;
+}
+
+/* grad_mode._set's copy, per thread (the thread state's dict: a lookup,
+ * where the threading.local of grad_mode.py costs a getattr) */
+static PyObject *set_grad_enabled(PyObject *module, PyObject *on) {
+    PyObject *thread = PyThreadState_GetDict();
+    int enabled = PyObject_IsTrue(on);
+    if (!thread || enabled < 0)
+        return thread ? NULL : PyErr_Format(PyExc_RuntimeError, "no thread state dict");
+    if (PyDict_SetItem(thread, s_grad_off, enabled ? Py_False : Py_True) < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -459,11 +468,13 @@ static PyObject *set_off(PyObject *module, PyObject *off) {
 }
 
 static PyMethodDef methods[] = {
+    {"set_grad_enabled", set_grad_enabled, METH_O,
+     "set_grad_enabled(on): this thread's grad mode, as grad_mode._set sets it."},
     {"set_off", set_off, METH_O, "set_off(off): record() returns None for every op while off; "
      "returns the previous setting."},
     {"setup", setup, METH_VARARGS,
-     "setup(Tensor, grad_local, anomaly_mode, RECORDING, tape_local, python_record, rule_address, "
-     "has_rule, settle_every, in_row_flags)"},
+     "setup(Tensor, anomaly_mode, RECORDING, tape_local, python_record, rule_address, has_rule, "
+     "settle_every, in_row_flags)"},
     {"record", (PyCFunction)(void (*)(void))record_py, METH_FASTCALL,
      "record(code, x, y, k0=0.0): scalars.record in C."},
     {NULL},
@@ -490,6 +501,6 @@ PyMODINIT_FUNC PyInit__record(void) {
     NAME(s_enabled, "enabled"); NAME(s_tape, "tape"); NAME(s_sweeping, "sweeping");
     NAME(s_n_rec, "n_rec"); NAME(s_reclaim_at, "_reclaim_at"); NAME(s_settled, "_settled");
     NAME(s_held_bytes, "held_bytes"); NAME(s_n_slots, "n_slots"); NAME(s_c_tables, "c_tables");
-    NAME(s_settle, "settle");
+    NAME(s_settle, "settle"); NAME(s_grad_off, "tapegrad._record: grad mode off");
     return m;
 }

@@ -25,7 +25,7 @@ import array
 import contextlib
 import os
 
-from .autograd import anomaly_mode
+from .autograd import anomaly_mode, grad_mode
 from .autograd.grad_mode import _local as _grad_mode
 from . import capture, dtypes, tape as _tape
 from .defer import Deferred
@@ -106,9 +106,10 @@ python_record = record
 IN_C = _c is not None and os.environ.get("TAPEGRAD_PURE_PYTHON") != "1"
 
 if IN_C:
-    _c.setup(Tensor, _grad_mode, anomaly_mode, capture.RECORDING, _tape._local, python_record,
+    _c.setup(Tensor, anomaly_mode, capture.RECORDING, _tape._local, python_record,
              registry.scalar_rule, bytes([rule is not None for rule in PYTHON]), SETTLE_EVERY,
              L.RG | L.IN_ROW)
+    grad_mode.mirrors.append(_c.set_grad_enabled)     # (its copy per thread: one dict lookup)
     record = _c.record
 
 

@@ -159,6 +159,25 @@ def test_a_graph_in_several_threads_at_once_gets_the_same_bits():
     assert results == [want] * 9
 
 
+def test_grad_mode_is_each_threads_own():
+    """no_grad in one thread leaves another recording (the C path keeps
+    its copy of the switch per thread)."""
+    seen, inside, done = {}, threading.Event(), threading.Event()
+
+    def without_grad():
+        with torch.no_grad():
+            inside.set()
+            done.wait()
+            seen["no_grad thread"] = (torch.tensor(0.5, requires_grad=True) * 2)._v
+    thread = threading.Thread(target=without_grad)
+    thread.start()
+    inside.wait()
+    seen["this thread"] = (torch.tensor(0.5, requires_grad=True) * 2)._v
+    done.set()
+    thread.join()
+    assert seen == {"this thread": 1.0, "no_grad thread": None}
+
+
 def test_tapegrad_pure_python_in_the_environment_keeps_the_python_path(path):
     """TAPEGRAD_PURE_PYTHON=1: no C extension in use, the same bits."""
     code = ("import tapegrad, tapegrad.scalars as s, sys; sys.path.insert(0, %r); "

@@ -8,6 +8,7 @@ class _Local(threading.local):
 
 
 _local = _Local()
+mirrors = []                  # also told each change (tapegrad/scalars.py: the C record path's copy)
 
 
 def is_grad_enabled():
@@ -15,7 +16,10 @@ def is_grad_enabled():
 
 
 def _set(mode):
+    """The one writer of the switch."""
     _local.enabled = bool(mode)
+    for mirror in mirrors:
+        mirror(_local.enabled)
 
 
 class _Mode:
