@@ -8,8 +8,9 @@
  * as a cfunc, asked for on first use), the same arithmetic and bits as the
  * Python rules and the kernels. The tape's attributes are read from its
  * instance dict, and its tables written through its memoryviews, as
- * Tape.record_scalar writes them. The grad mode is read from this file's
- * copy in the thread state's dict, which grad_mode._set keeps.
+ * Tape.record_scalar writes them. The grad mode and the thread's tape are
+ * read from this file's copies in the thread state's dict, which
+ * grad_mode._set and tape._local's setter keep.
  *
  * Op is a callable that CPython calls without binding for a dunder
  * (Py_TPFLAGS_METHOD_DESCRIPTOR) and binds as a method otherwise: Tensor's
@@ -33,7 +34,7 @@ typedef double (*rule_fn)(int64_t, double, double, double, double, double);
 static struct {
     PyTypeObject *tensor;
     Py_ssize_t data, rg, slot, tape, grad, vc, hooks, v, dt;
-    PyObject *anomaly, *recording, *tape_local, *python_record, *rule_address;
+    PyObject *anomaly, *recording, *python_record, *rule_address;
     rule_fn rule;
     char *has_rule;
     Py_ssize_t n_codes;
@@ -207,12 +208,11 @@ static PyObject *record(long code, PyObject *x, PyObject *y, double k0) {
         return NULL;
     if (!rg)
         Py_RETURN_NONE;
-    PyObject *tape = PyObject_GetAttr(S.tape_local, s_tape);
-    if (!tape) {                                       /* this thread's first op: current() */
+    PyObject *tape = thread ? PyDict_GetItemWithError(thread, s_tape) : NULL;   /* set_tape's */
+    if (!tape || tape == Py_None) {                    /* this thread's first op: current() */
         PyErr_Clear();
         return ask_python(code, x, y, k0);
     }
-    Py_DECREF(tape);                                   /* (the thread's local keeps it) */
     PyObject *d = tape_dict(tape), *sweeping = d ? PyDict_GetItemWithError(d, s_sweeping) : NULL;
     if (!sweeping) {
         PyErr_Clear();
@@ -419,8 +419,8 @@ static Py_ssize_t slot_offset(PyObject *type, const char *name) {
 
 static PyObject *setup(PyObject *module, PyObject *args) {
     PyObject *tensor, *has_rule;
-    if (!PyArg_ParseTuple(args, "O!OO!OOOOll", &PyType_Type, &tensor, &S.anomaly, &PyList_Type,
-                          &S.recording, &S.tape_local, &S.python_record, &S.rule_address, &has_rule,
+    if (!PyArg_ParseTuple(args, "O!OO!OOOll", &PyType_Type, &tensor, &S.anomaly, &PyList_Type,
+                          &S.recording, &S.python_record, &S.rule_address, &has_rule,
                           &S.settle_every, &S.in_row_flags))
         return NULL;
     const char *names[] = {"_data", "_rg", "_slot", "_tape", "_grad", "_vc", "_hooks", "_v", "_dt"};
@@ -441,8 +441,8 @@ static PyObject *setup(PyObject *module, PyObject *args) {
     S.n_codes = view.len;
     PyBuffer_Release(&view);
     S.tensor = (PyTypeObject *)tensor;
-    PyObject *kept[] = {tensor, S.anomaly, S.recording, S.tape_local, S.python_record, S.rule_address};
-    for (int i = 0; i < 6; i++)
+    PyObject *kept[] = {tensor, S.anomaly, S.recording, S.python_record, S.rule_address};
+    for (int i = 0; i < 5; i++)
         Py_INCREF(kept[i]);                            /* (for the life of the process) */
     S.rule = NULL;
     Py_RETURN_NONE;
@@ -460,6 +460,16 @@ static PyObject *set_grad_enabled(PyObject *module, PyObject *on) {
     Py_RETURN_NONE;
 }
 
+/* tape._local.tape's copy, per thread, which its setter keeps */
+static PyObject *set_tape(PyObject *module, PyObject *tape) {
+    PyObject *thread = PyThreadState_GetDict();
+    if (!thread)
+        return PyErr_Format(PyExc_RuntimeError, "no thread state dict");
+    if (PyDict_SetItem(thread, s_tape, tape) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *set_off(PyObject *module, PyObject *off) {
     int was = S.off;
     if ((S.off = PyObject_IsTrue(off)) < 0)
@@ -470,11 +480,12 @@ static PyObject *set_off(PyObject *module, PyObject *off) {
 static PyMethodDef methods[] = {
     {"set_grad_enabled", set_grad_enabled, METH_O,
      "set_grad_enabled(on): this thread's grad mode, as grad_mode._set sets it."},
+    {"set_tape", set_tape, METH_O, "set_tape(tape): this thread's tape, as tape._local.tape's setter sets it."},
     {"set_off", set_off, METH_O, "set_off(off): record() returns None for every op while off; "
      "returns the previous setting."},
     {"setup", setup, METH_VARARGS,
-     "setup(Tensor, anomaly_mode, RECORDING, tape_local, python_record, rule_address, has_rule, "
-     "settle_every, in_row_flags)"},
+     "setup(Tensor, anomaly_mode, RECORDING, python_record, rule_address, has_rule, settle_every, "
+     "in_row_flags)"},
     {"record", (PyCFunction)(void (*)(void))record_py, METH_FASTCALL,
      "record(code, x, y, k0=0.0): scalars.record in C."},
     {NULL},
@@ -498,7 +509,7 @@ PyMODINIT_FUNC PyInit__record(void) {
         return NULL;
     }
 #define NAME(var, text) if (!(var = PyUnicode_InternFromString(text))) return NULL
-    NAME(s_enabled, "enabled"); NAME(s_tape, "tape"); NAME(s_sweeping, "sweeping");
+    NAME(s_enabled, "enabled"); NAME(s_tape, "tapegrad._record: tape"); NAME(s_sweeping, "sweeping");
     NAME(s_n_rec, "n_rec"); NAME(s_reclaim_at, "_reclaim_at"); NAME(s_settled, "_settled");
     NAME(s_held_bytes, "held_bytes"); NAME(s_n_slots, "n_slots"); NAME(s_c_tables, "c_tables");
     NAME(s_settle, "settle"); NAME(s_grad_off, "tapegrad._record: grad mode off");

@@ -106,10 +106,12 @@ python_record = record
 IN_C = _c is not None and os.environ.get("TAPEGRAD_PURE_PYTHON") != "1"
 
 if IN_C:
-    _c.setup(Tensor, anomaly_mode, capture.RECORDING, _tape._local, python_record,
-             registry.scalar_rule, bytes([rule is not None for rule in PYTHON]), SETTLE_EVERY,
-             L.RG | L.IN_ROW)
-    grad_mode.mirrors.append(_c.set_grad_enabled)     # (its copy per thread: one dict lookup)
+    _c.setup(Tensor, anomaly_mode, capture.RECORDING, python_record, registry.scalar_rule,
+             bytes([rule is not None for rule in PYTHON]), SETTLE_EVERY, L.RG | L.IN_ROW)
+    # its copies of this thread's grad mode and tape (one dict lookup each)
+    grad_mode.mirrors.append(_c.set_grad_enabled)
+    _tape.mirrors.append(_c.set_tape)
+    _c.set_tape(_tape._local.tape)
     record = _c.record
 
 

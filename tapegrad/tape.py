@@ -428,12 +428,29 @@ def _doubled(table):
     return out
 
 
-_local = threading.local()
+class _Local(threading.local):
+    """This thread's tape (None before its first op). Setting it also tells
+    `mirrors` (tapegrad/scalars.py: the C record path's copy per thread)."""
+    _tape = None
+
+    @property
+    def tape(self):
+        return self._tape
+
+    @tape.setter
+    def tape(self, tape):
+        self._tape = tape
+        for mirror in mirrors:
+            mirror(tape)
+
+
+_local = _Local()
+mirrors = []
 
 
 def current():
     """This thread's tape."""
-    tape = getattr(_local, "tape", None)
+    tape = _local.tape
     if tape is None:
         tape = _local.tape = Tape()
     return tape

@@ -178,6 +178,16 @@ def test_grad_mode_is_each_threads_own():
     assert seen == {"this thread": 1.0, "no_grad thread": None}
 
 
+def test_a_new_tape_for_the_thread_is_the_one_recorded_on(monkeypatch):
+    """The C path keeps a copy of the thread's tape, which setting
+    tape._local.tape updates (replay swaps tapes so)."""
+    new = tape_module.Tape()
+    monkeypatch.setattr(tape_module._local, "tape", new)
+    b = torch.tensor(0.5, requires_grad=True) * 2          # the leaf's first use
+    c = b * 3                                              # a Scalar of this tape's
+    assert c._tape is new and c._v == 3.0 and new.n_rec == 2
+
+
 def test_tapegrad_pure_python_in_the_environment_keeps_the_python_path(path):
     """TAPEGRAD_PURE_PYTHON=1: no C extension in use, the same bits."""
     code = ("import tapegrad, tapegrad.scalars as s, sys; sys.path.insert(0, %r); "
