@@ -318,13 +318,12 @@ class Tape:
         self.held_bytes += a.nbytes
         return a
 
-    def _lower(self, live_slot):
+    def _lower(self, live):
         """n_slots down to just past the last live slot, where that halves
         it and frees 64K slots or more, and the free list without the slots
         above: reclaiming scans every slot below n_slots, and after a large
         graph is gone most of them are free. The free list hands out its
         lowest slots first, so the top ones stay free."""
-        live = np.flatnonzero(live_slot)
         top = int(live[-1]) + 1 if len(live) else 0
         if top > self.n_slots // 2 or self.n_slots - top < 1 << 16:
             return
@@ -388,9 +387,10 @@ class Tape:
         live_rec, live_slot = reachable(self.n_rec, self.n_slots, self.rec_i, self.slot_i,
                                         self.shapes, self.refs, SAVES, FUNCTION)
         live_slot = live_slot[:self.n_slots]
+        live = np.flatnonzero(live_slot)
         if not live_rec[:self.n_rec].all():    # (a growing graph keeps all: no copies)
-            self.n_rec = compact(live_rec, self.n_rec, self.rec_i, self.rec_f, self.rec_k,
-                                 np.flatnonzero(live_slot), self.slot_i)
+            self.n_rec = compact(live_rec, self.n_rec, self.rec_i, self.rec_f, self.rec_k, live,
+                                 self.slot_i)
         dead, held = free_dead(live_slot, self.slot_i)   # (new_slot writes the flags anew)
         arrays, held = self.arrays, held.tolist()
         self.held_bytes -= sum([arrays[s].nbytes for s in held if arrays[s] is not None])
@@ -402,7 +402,7 @@ class Tape:
                 for s in [s for s in table if not live_slot[s]]:
                     del table[s]
         self.free += dead.tolist()    # (highest first: new slots come from the lowest, see _lower)
-        self._lower(live_slot)
+        self._lower(live)
         if self.functions:
             n = self.n_rec
             alive = set(self.rec_k[:n][self.rec_i[:n, L.OP] == FUNCTION].tolist())
@@ -450,7 +450,7 @@ mirrors = []
 
 def current():
     """This thread's tape."""
-    tape = _local.tape
+    tape = _local._tape            # (not the property: a call per op on the hot path)
     if tape is None:
         tape = _local.tape = Tape()
     return tape
