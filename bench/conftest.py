@@ -22,6 +22,8 @@ import time
 import numba
 import pytest
 
+from tapegrad.kernels import blas
+
 LIBS = ("torch", "tapegrad")
 _RESULTS = pytest.StashKey[list]()
 _MEMORY = pytest.StashKey[dict]()
@@ -228,7 +230,7 @@ def _ratio_table(tr, rows, groups):
     tr.write_sep("-", "tapegrad vs torch, same run (ratio > 1: tapegrad slower)")
     torch_threads = next((row["threads"] for row in rows if row["lib"] == "torch"), "-")
     tr.write_line(f"threads: torch {torch_threads}, numba {numba.get_num_threads()}; "
-                  f"ratios of medians (mean, min in brackets)")
+                  f"tapegrad's products on {blas.NAME}; ratios of medians (mean, min in brackets)")
     tr.write_line(f"{'group':<32}{'torch median':>14}{'tapegrad median':>17}{'ratio':>9}"
                   f"{'(mean':>9}{'min)':>9}")
     for name, sides in groups.items():

@@ -11,15 +11,19 @@ group:
             (NLL) and an SGD update under no_grad. extra_info["api"] says
             which ran.
   numpy     the floor: the same forward and backward written by hand in
-            NumPy (np.matmul on the BLAS tapegrad uses, the softmax
-            cross-entropy gradient in closed form, SGD in place).
+            NumPy (the products on the BLAS tapegrad uses, through its
+            gemm; the softmax cross-entropy gradient in closed form, SGD
+            in place).
 
 All three start from the same weights (drawn once with NumPy). Before
 timing, one step of each from those weights is checked against torch's
 (loss and updated weights).
 """
+import numba
 import numpy as np
 import pytest
+
+from tapegrad.kernels.linalg import gemm
 
 LAYERS = (784, 256, 128, 10)
 BATCH = 256
@@ -123,19 +127,39 @@ def make_step(m, params, x, y):
 
 # -- the NumPy floor -------------------------------------------------------------
 
+@numba.njit(cache=True)
+def _gemm(a, b, trans_a, trans_b, out):
+    """out = op(a) @ op(b) for C-contiguous 2-D a and b (op: .T where
+    trans_*), on tapegrad's BLAS: row-major out is column-major out.T =
+    op(b).T @ op(a).T."""
+    n, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
+    m = b.shape[0] if trans_b else b.shape[1]
+    gemm("t" if trans_b else "n", "t" if trans_a else "n", m, n, k, b, b.shape[1], a, a.shape[1],
+         out, m, False)
+    return out
+
+
+def mm(a, b, trans_a=False, trans_b=False):
+    """op(a) @ op(b) on the BLAS tapegrad's products call (kernels/blas.py),
+    so the floor and tapegrad run the same products."""
+    n = a.shape[1] if trans_a else a.shape[0]
+    m = b.shape[0] if trans_b else b.shape[1]
+    return _gemm(a, b, trans_a, trans_b, np.empty((n, m), a.dtype))
+
+
 def numpy_step(params, x, y):
     """One SGD step of the same MLP by hand, parameters updated in place."""
     w1, b1, w2, b2, w3, b3 = params
     rows = np.arange(len(y))
 
     def step():
-        h1 = x @ w1.T
+        h1 = mm(x, w1, trans_b=True)
         h1 += b1
         a1 = np.maximum(h1, 0)
-        h2 = a1 @ w2.T
+        h2 = mm(a1, w2, trans_b=True)
         h2 += b2
         a2 = np.maximum(h2, 0)
-        z = a2 @ w3.T
+        z = mm(a2, w3, trans_b=True)
         z += b3
         z -= z.max(axis=1, keepdims=True)
         e = np.exp(z)
@@ -144,13 +168,13 @@ def numpy_step(params, x, y):
         dz = e / s                                  # softmax
         dz[rows, y] -= 1
         dz *= np.float32(1 / len(y))
-        g_w3, g_b3 = dz.T @ a2, dz.sum(axis=0)
-        da2 = dz @ w3
+        g_w3, g_b3 = mm(dz, a2, trans_a=True), dz.sum(axis=0)
+        da2 = mm(dz, w3)
         da2 *= h2 > 0
-        g_w2, g_b2 = da2.T @ a1, da2.sum(axis=0)
-        da1 = da2 @ w2
+        g_w2, g_b2 = mm(da2, a1, trans_a=True), da2.sum(axis=0)
+        da1 = mm(da2, w2)
         da1 *= h1 > 0
-        g_w1, g_b1 = da1.T @ x, da1.sum(axis=0)
+        g_w1, g_b1 = mm(da1, x, trans_a=True), da1.sum(axis=0)
         lr = np.float32(LR)
         for p, g in zip(params, (g_w1, g_b1, g_w2, g_b2, g_w3, g_b3)):
             p -= lr * g

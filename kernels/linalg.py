@@ -1,18 +1,18 @@
-"""Matrix products on BLAS: Numba's np.dot calls it for contiguous 2-D float
-blocks (it needs SciPy). Batched and broadcast cases loop over 2-D blocks.
-Eager forward, replay and the backward sweep use these same kernels.
+"""Matrix products on BLAS (kernels/blas.py: MKL's or SciPy's), all through
+gemm. Batched and broadcast cases loop over 2-D blocks. Eager forward,
+replay and the backward sweep use these same kernels.
 
-The VJPs write their products straight into the gradients (gemm through
-the BLAS wrapper Numba's np.dot calls): np.dot would allocate each product
-first (fresh pages for a large weight, every step) and then take a second
+The VJPs write their products straight into the gradients: np.dot would
+allocate each product first (fresh pages for a large weight, every step) and then take a second
 pass to add it. They take the sweep's FRESH bits (kernels/sweep.py): a
 gradient nothing has written yet gets beta = 0 (BLAS writes it, NaN in the
 arena's old bytes and all), which saves the sweep zeroing it first; the
 rest beta = 1 (added to)."""
 import numpy as np
+from numba import types
 from numba.extending import overload
-from numba.np.linalg import _BLAS, ensure_blas, get_blas_kind
 
+from . import blas  # noqa: F401  (registers the tapegrad_?gemm symbols)
 from .jit import jit
 from .memory import NDIM, bindex_lead
 
@@ -20,25 +20,30 @@ from .memory import NDIM, bindex_lead
 def gemm(trans_a, trans_b, m, n, k, A, lda, B, ldb, C, ldc, add):
     """C = op(A) @ op(B), or C += it where `add`, in BLAS's column-major
     terms (op: transpose where trans_* is "t"); a row-major matrix is its
-    transpose there. m x n must not be empty."""
+    transpose there. A, B and C are contiguous; m x n must not be empty."""
     raise NotImplementedError("compiled code only")
+
+
+# Fortran's ?gemm: every argument a pointer (kernels/blas.py)
+_XGEMM = {t: types.ExternalFunction(f"tapegrad_{kind}gemm", types.void(*[types.voidptr] * 13))
+          for t, kind in ((types.float32, "s"), (types.float64, "d"))}
 
 
 @overload(gemm)
 def _gemm(trans_a, trans_b, m, n, k, A, lda, B, ldb, C, ldc, add):
-    ensure_blas()
-    xxgemm = _BLAS().numba_xxgemm(C.dtype)
-    kind = ord(get_blas_kind(C.dtype, "gemm"))
+    xgemm = _XGEMM[C.dtype]
 
     def impl(trans_a, trans_b, m, n, k, A, lda, B, ldb, C, ldc, add):
         if k == 0:            # (a product over nothing: BLAS would skip the call)
             if not add:
                 C[:] = 0
             return
-        alpha = np.ones(1, C.dtype)
-        beta = np.ones(1, C.dtype) if add else np.zeros(1, C.dtype)
-        xxgemm(kind, ord(trans_a), ord(trans_b), m, n, k, alpha.ctypes, A.ctypes, lda, B.ctypes, ldb,
-               beta.ctypes, C.ctypes, ldc)
+        trans = np.array([ord(trans_a), ord(trans_b)], np.uint8)
+        ints = np.array([m, n, k, lda, ldb, ldc], np.int32)
+        scale = np.array([1, 1 if add else 0], C.dtype)        # alpha, beta
+        xgemm(trans.ctypes, trans[1:].ctypes, ints.ctypes, ints[1:].ctypes, ints[2:].ctypes,
+              scale.ctypes, A.ctypes, ints[3:].ctypes, B.ctypes, ints[4:].ctypes,
+              scale[1:].ctypes, C.ctypes, ints[5:].ctypes)
     return impl
 
 
@@ -62,12 +67,9 @@ def matmul_into(Y, A, B, sy, sa, sb):
     n, k, m, ab, bb, yb, batches = _dims(sa, sb, sy)
     for t in range(batches):
         ia, ib = bindex_lead(t, sy, yb, sa, ab), bindex_lead(t, sy, yb, sb, bb)
-        out = Y[t * n * m:(t + 1) * n * m].reshape((n, m))
-        if k == 0:
-            out[:] = 0
-        else:
-            np.dot(A[ia * n * k:(ia + 1) * n * k].reshape((n, k)),
-                   B[ib * k * m:(ib + 1) * k * m].reshape((k, m)), out)
+        if n * m:         # y (n, m) = a (n, k) @ b (k, m)
+            gemm("n", "n", m, n, k, B[ib * k * m:(ib + 1) * k * m], m,
+                 A[ia * n * k:(ia + 1) * n * k], k, Y[t * n * m:(t + 1) * n * m], m, False)
 
 
 @jit(inline="always")
@@ -106,10 +108,8 @@ def linear_into(Y, X, W, bias, rows):
     n_in = X.size // rows if rows else 0
     w = W.reshape((n_out, n_in))
     out = Y.reshape((rows, n_out))
-    if rows and n_in:
-        np.dot(X.reshape((rows, n_in)), w.T, out)
-    else:
-        out[:] = 0
+    if rows and n_out:    # out (rows, out) = X (rows, in) @ w.T
+        gemm("t", "n", n_out, rows, n_in, w, n_in, X, n_in, out, n_out, False)
     if bias.size:
         for r in range(rows):
             for j in range(n_out):

@@ -3,7 +3,7 @@
 The elementwise kernels of interpreter.py run on blocks of elements
 spread over Numba's threads (registry.py imports this on first use).
 
-Kernels digest: 3de9709a86476a2e
+Kernels digest: 8174f001a01035bd
 """
 from numba import carray, prange
 

@@ -53,7 +53,7 @@ TO_COPY, FUNCTION = CODE["to_copy"], CODE["function"]   # the ops run() handles 
 
 # Rewritten by generate.py: a changed digest invalidates this file's cache
 # when code it inlines from other kernel files changes.
-KERNELS_DIGEST = "3de9709a86476a2e"
+KERNELS_DIGEST = "8174f001a01035bd"
 
 
 @jit(inline="always")
