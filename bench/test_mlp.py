@@ -127,7 +127,7 @@ def make_step(m, params, x, y):
 
 # -- the NumPy floor -------------------------------------------------------------
 
-@numba.njit(cache=True)
+@numba.njit
 def _gemm(a, b, trans_a, trans_b, out):
     """out = op(a) @ op(b) for C-contiguous 2-D a and b (op: .T where
     trans_*), on tapegrad's BLAS: row-major out is column-major out.T =

@@ -283,6 +283,7 @@ class _Crew:
         self.slot_i = np.zeros((len(real), L.SLOT_COLS), np.int64)
         self.slot_i[:, L.FLAGS] = tape.slot_i[real, L.FLAGS] & (L.DTYPE_MASK | L.RG)
         self.slot_i[:-1, L.SHAPE] = 1        # a tile; the root's sum is 0-d (row 0)
+        self.slot_q = memoryview(self.slot_i).cast("B").cast("q")     # as the tape's (engine.py reads it)
         self.shapes = np.zeros((2, L.SHAPE_COLS), np.int64)
         self.shapes[0, L.NUMEL] = 1
         self.worker, self.e, self.m = worker, len(outside), 0

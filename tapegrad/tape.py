@@ -347,6 +347,7 @@ class Tape:
         self.const_view = memoryview(self.rec_f).cast("B")
         self.ki_view = memoryview(self.rec_k).cast("B")
         self.slot_view = memoryview(self.slot_i).cast("B")
+        self.slot_q = self.slot_view.cast("q")       # flat: row s, column c at s * SLOT_COLS + c
         self.ref_view = memoryview(self.refs).cast("B").cast("i")
         self._row0 = self._in_row_address(0)     # slot 0's settled word (record_scalar)
         # what the C record path reads each op besides the counters, in one

@@ -101,8 +101,13 @@ class _Sweep:
         self.arenas = {0: self._arena(0, n32, nested), 1: self._arena(1, n64, nested)}
         self.start = -1
         for t, seed in zip(roots, seeds):
-            self.grad(t._slot)[...] += seed.reshape(-1)
-            self.start = max(self.start, int(tape.slot_i[t._slot, L.REC]))
+            fresh = not self.ready[t._slot]
+            g = self.grad(t._slot, write=True)
+            if fresh:
+                g[...] = seed.reshape(-1)
+            else:
+                g += seed.reshape(-1)
+            self.start = max(self.start, tape.slot_q[t._slot * L.SLOT_COLS + L.REC])
 
     def over(self, tape, goff, ready):
         """A sweep of another table of records (a crew of defer.py, with the
@@ -164,12 +169,13 @@ class _Sweep:
         """Slot s's gradient in the arena (a view), or None if not needed.
         Zeroed if nothing has written it yet, unless the caller will
         (`write`); either way it counts as written from now on."""
-        off = self.goff[s]
+        off = int(self.goff[s])
         if off < 0:
             return None
         tape = self.tape
-        dt = int(tape.slot_i[s, L.FLAGS]) & L.DTYPE_MASK
-        g = self.arenas[dt][off:off + tape.shapes[tape.slot_i[s, L.SHAPE], L.NUMEL]]
+        row = s * L.SLOT_COLS
+        g = self.arenas[tape.slot_q[row + L.FLAGS] & L.DTYPE_MASK][
+            off:off + int(tape.shapes[tape.slot_q[row + L.SHAPE], L.NUMEL])]
         if not self.ready[s]:
             self.ready[s] = 1
             if not write:
@@ -331,13 +337,15 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
 def _collect(sweep, inputs):
     """Each wanted slot's gradient into its tensor's .grad (of `inputs` only, if given)."""
     tape = sweep.tape
+    owners, rows = tape.owners, tape.slot_q
     only = None if inputs is None else {id(x) for x in _as_list(inputs)}
     for w in sweep.wanted:
-        owner = tape.owners.get(w)
+        owner = owners.get(w)
         owner = owner and owner()
         if owner is not None and (only is None or id(owner) in only):
             g = sweep.grad(w)
-            _accumulate(owner, _leaf_hooks(owner, g) if owner.is_leaf else g, owned=True)
+            leaf = rows[w * L.SLOT_COLS + L.REC] < 0      # (wanted slots require grad)
+            _accumulate(owner, _leaf_hooks(owner, g) if leaf else g, owned=True)
 
 
 def _leaf_hooks(t, g):
