@@ -1,4 +1,5 @@
-/* tapegrad._record: the 0-d record path of tapegrad/scalars.py in C.
+/* tapegrad._record: the 0-d record path of tapegrad/scalars.py in C, and
+ * the record of an op on arrays (record._recorded's common case).
  *
  * scalars.record (Python) is the reference: record() here returns what it
  * returns for the same arguments, and calls it wherever this file does
@@ -16,6 +17,10 @@
  * (Py_TPFLAGS_METHOD_DESCRIPTOR) and binds as a method otherwise: Tensor's
  * binary dunders, its unary methods and __del__, each with the Python
  * function it stands in for, called for everything it does not take.
+ *
+ * record_array() writes what record._recorded, Tape.record and
+ * Tape.new_slot write for an op on arrays requiring grad, and returns None
+ * (the Python path, the reference) wherever it does less.
  *
  * Optional: setup.py builds it where a C compiler is found; without it
  * tapegrad runs the Python path. */
@@ -38,12 +43,12 @@ static struct {
     rule_fn rule;
     char *has_rule;
     Py_ssize_t n_codes;
-    long settle_every, in_row_flags;
+    long settle_every, in_row_flags, large;
     int off;                         /* every op the general way (scalars.off) */
 } S;
 
 static PyObject *s_enabled, *s_tape, *s_sweeping, *s_n_rec, *s_reclaim_at, *s_settled,
-    *s_held_bytes, *s_n_slots, *s_c_tables, *s_settle, *s_grad_off;
+    *s_held_bytes, *s_n_slots, *s_c_tables, *s_settle, *s_grad_off, *s_shape_ids, *s_large;
 
 #define SLOT(o, off) (*(PyObject **)((char *)(o) + (off)))
 #define ASK_PYTHON (-2)
@@ -106,51 +111,112 @@ static int operand(PyObject *x, PyObject *tape, double *value, long *slot, long 
     return 1;
 }
 
-/* Tape.record_scalar on tape (d: its instance dict): the new slot; -1
- * where it returns None; ASK_PYTHON where the tape is not as it expects */
-static long record_scalar(PyObject *tape, PyObject *d, long code, long a, long b, double k0,
-                          double value, int dt, long version_a, long version_b) {
+/* A tape's counters (from its instance dict) and tables (Tape.c_tables) */
+typedef struct {
+    long n_rec, n_slots, settled, held, reclaim_rec, reclaim_held, capacity;
+    int64_t *slots, *kis;
+    int32_t *refs, *recs;
+    double *consts;
+    PyObject *row0, *arrays, *free, *held_object;
+} Tables;
+
+/* 0 where the tape is not as this file expects */
+static int read_tables(PyObject *d, Tables *t) {
     PyObject *n_rec = PyDict_GetItemWithError(d, s_n_rec), *at = PyDict_GetItemWithError(d, s_reclaim_at),
              *settled = PyDict_GetItemWithError(d, s_settled), *held = PyDict_GetItemWithError(d, s_held_bytes),
              *n_slots = PyDict_GetItemWithError(d, s_n_slots), *tables = PyDict_GetItemWithError(d, s_c_tables);
     if (!n_rec || !at || !settled || !held || !n_slots || !tables || !PyTuple_CheckExact(tables)
-            || PyTuple_GET_SIZE(tables) != 8 || !PyTuple_CheckExact(at) || PyTuple_GET_SIZE(at) != 2)
+            || PyTuple_GET_SIZE(tables) != 9 || !PyTuple_CheckExact(at) || PyTuple_GET_SIZE(at) != 2)
+        return 0;
+    /* slot, ref, record, constant and ki views, _row0, record capacity, arrays, free */
+    t->slots = buffer(PyTuple_GET_ITEM(tables, 0));
+    t->refs = buffer(PyTuple_GET_ITEM(tables, 1));
+    t->recs = buffer(PyTuple_GET_ITEM(tables, 2));
+    t->consts = buffer(PyTuple_GET_ITEM(tables, 3));
+    t->kis = buffer(PyTuple_GET_ITEM(tables, 8));
+    t->row0 = PyTuple_GET_ITEM(tables, 4);
+    t->arrays = PyTuple_GET_ITEM(tables, 6);
+    t->free = PyTuple_GET_ITEM(tables, 7);
+    t->held_object = held;
+    t->n_rec = PyLong_AsLong(n_rec);
+    t->n_slots = PyLong_AsLong(n_slots);
+    t->settled = PyLong_AsLong(settled);
+    t->held = PyLong_AsLong(held);
+    t->reclaim_rec = PyLong_AsLong(PyTuple_GET_ITEM(at, 0));
+    t->reclaim_held = PyLong_AsLong(PyTuple_GET_ITEM(at, 1));
+    t->capacity = PyLong_AsLong(PyTuple_GET_ITEM(tables, 5));
+    return t->slots && t->refs && t->recs && t->consts && t->kis && PyList_CheckExact(t->free)
+        && PyList_CheckExact(t->arrays) && !PyErr_Occurred();
+}
+
+/* due to reclaim or grow (Tape.record does that) */
+static int due(const Tables *t) {
+    return t->n_rec == t->capacity || t->n_rec >= t->reclaim_rec || t->held >= t->reclaim_held
+        || (!PyList_GET_SIZE(t->free) && t->n_slots == PyList_GET_SIZE(t->arrays));
+}
+
+/* Tape.new_slot's choice of slot, taken: the free list's last, or n_slots
+ * (then one more); -1 with an exception set where Python fails */
+static long take_slot(PyObject *d, Tables *t) {
+    Py_ssize_t n_free = PyList_GET_SIZE(t->free);
+    if (n_free) {
+        long s = PyLong_AsLong(PyList_GET_ITEM(t->free, n_free - 1));
+        return PyList_SetSlice(t->free, n_free - 1, n_free, NULL) < 0 ? -1 : s;
+    }
+    PyObject *next = PyLong_FromLong(t->n_slots + 1);
+    if (!next || PyDict_SetItem(d, s_n_slots, next) < 0) {
+        Py_XDECREF(next);
+        return -1;
+    }
+    Py_DECREF(next);
+    return t->n_slots;
+}
+
+/* the record row r (Tape.record's _REC, _CONST and _KI), and n_rec = r + 1 */
+static int write_record(PyObject *d, Tables *t, long code, long a, long b, long c, long s, long state,
+                        const long *versions, double k0, double k1, long ki) {
+    long r = t->n_rec;
+    PyObject *next = PyLong_FromLong(r + 1);
+    if (!next)
+        return -1;
+    int32_t *rec = t->recs + REC_COLS * r;
+    rec[0] = (int32_t)code; rec[1] = (int32_t)a; rec[2] = (int32_t)b; rec[3] = (int32_t)c;
+    rec[4] = (int32_t)s; rec[5] = (int32_t)state;
+    rec[6] = (int32_t)versions[0]; rec[7] = (int32_t)versions[1]; rec[8] = (int32_t)versions[2];
+    if (k0 != 0.0 || k1 != 0.0) {                     /* rows past n_rec are zero */
+        t->consts[2 * r] = k0;
+        t->consts[2 * r + 1] = k1;
+    }
+    if (ki)
+        t->kis[r] = ki;
+    int failed = PyDict_SetItem(d, s_n_rec, next) < 0;
+    Py_DECREF(next);
+    t->n_rec = r + 1;
+    return failed ? -1 : 0;
+}
+
+/* Tape.record_scalar on tape (d: its instance dict): the new slot; -1
+ * where it returns None; ASK_PYTHON where the tape is not as it expects */
+static long record_scalar(PyObject *tape, PyObject *d, long code, long a, long b, double k0,
+                          double value, int dt, long version_a, long version_b) {
+    Tables t;
+    if (!read_tables(d, &t))
         return ASK_PYTHON;
-    /* Tape.c_tables: slot, ref, record and constant views, _row0, record capacity, arrays, free */
-    int64_t *slots = buffer(PyTuple_GET_ITEM(tables, 0));
-    int32_t *refs = buffer(PyTuple_GET_ITEM(tables, 1)), *recs = buffer(PyTuple_GET_ITEM(tables, 2));
-    double *consts = buffer(PyTuple_GET_ITEM(tables, 3));
-    PyObject *row0 = PyTuple_GET_ITEM(tables, 4), *capacity = PyTuple_GET_ITEM(tables, 5),
-             *arrays = PyTuple_GET_ITEM(tables, 6), *free = PyTuple_GET_ITEM(tables, 7);
-    if (!slots || !refs || !recs || !consts || !PyList_CheckExact(free) || !PyList_CheckExact(arrays))
-        return ASK_PYTHON;
-    long r = PyLong_AsLong(n_rec), s = PyLong_AsLong(n_slots), first = PyLong_AsLong(settled);
-    Py_ssize_t n_free = PyList_GET_SIZE(free);
-    if (r == PyLong_AsLong(capacity) || r >= PyLong_AsLong(PyTuple_GET_ITEM(at, 0))
-            || PyLong_AsLong(held) >= PyLong_AsLong(PyTuple_GET_ITEM(at, 1))
-            || (!n_free && s == PyList_GET_SIZE(arrays)))
-        return PyErr_Occurred() ? ASK_PYTHON : -1;     /* due to reclaim or grow: record() */
-    if (r >= first + S.settle_every) {                 /* as record() does */
-        PyObject *done = PyObject_CallMethodOneArg(tape, s_settle, settled);
+    if (due(&t))
+        return -1;                                     /* record() does it */
+    long r = t.n_rec;
+    if (r >= t.settled + S.settle_every) {             /* as record() does */
+        PyObject *done = PyObject_CallMethodOneArg(tape, s_settle, PyDict_GetItem(d, s_settled));
         if (!done)
             return ASK_PYTHON;
         Py_DECREF(done);
-        first = r;                                     /* (settle() sets _settled to n_rec) */
+        t.settled = r;                                 /* (settle() sets _settled to n_rec) */
     }
-    PyObject *next_rec = PyLong_FromLong(r + 1), *next_slot = n_free ? NULL : PyLong_FromLong(s + 1);
-    if (!next_rec || (!n_free && !next_slot)) {
-        Py_XDECREF(next_rec);
+    long s = take_slot(d, &t);
+    if (s < 0)
         return ASK_PYTHON;
-    }
-    if (n_free) {
-        s = PyLong_AsLong(PyList_GET_ITEM(free, n_free - 1));
-        PyList_SetSlice(free, n_free - 1, n_free, NULL);
-    } else {
-        PyDict_SetItem(d, s_n_slots, next_slot);
-        Py_DECREF(next_slot);
-    }
-    int64_t *row = slots + SLOT_COLS * s;
-    row[0] = PyLong_AsLong(row0) + s * SLOT_COLS * 8;     /* the settled word's address */
+    int64_t *row = t.slots + SLOT_COLS * s;
+    row[0] = PyLong_AsLong(t.row0) + s * SLOT_COLS * 8;     /* the settled word's address */
     row[1] = 0;
     row[2] = r;
     row[3] = dt | S.in_row_flags;
@@ -162,19 +228,12 @@ static long record_scalar(PyObject *tape, PyObject *d, long code, long a, long b
     } else {
         memcpy(&row[5], &value, sizeof value);
     }
-    refs[s] = 1;
-    int32_t *rec = recs + REC_COLS * r;
-    rec[0] = (int32_t)code; rec[1] = (int32_t)a; rec[2] = (int32_t)b; rec[3] = -1;
-    rec[4] = (int32_t)s; rec[5] = 0; rec[6] = (int32_t)version_a; rec[7] = (int32_t)version_b;
-    rec[8] = 0;
-    if (k0 != 0.0) {                                   /* rows past n_rec are zero */
-        consts[2 * r] = k0;
-        consts[2 * r + 1] = 0.0;
-    }
-    PyDict_SetItem(d, s_n_rec, next_rec);
-    if (first == r)                          /* settled already: nothing for settle() to see */
-        PyDict_SetItem(d, s_settled, next_rec);
-    Py_DECREF(next_rec);
+    t.refs[s] = 1;
+    long versions[3] = {version_a, version_b, 0};
+    if (write_record(d, &t, code, a, b, -1, s, 0, versions, k0, 0.0, 0) < 0)
+        return ASK_PYTHON;
+    if (t.settled == r)                      /* settled already: nothing for settle() to see */
+        PyDict_SetItem(d, s_settled, PyDict_GetItem(d, s_n_rec));
     return s;
 }
 
@@ -186,16 +245,47 @@ static int truthy(PyObject *o) {
     return o == Py_True ? 1 : o == Py_False ? 0 : PyObject_IsTrue(o);
 }
 
+/* A new Tensor, as record.new makes it: its _data `data` (or a Scalar's
+ * value `v`), requiring grad, in slot s of tape */
+static PyObject *new_tensor(PyObject *tape, long s, PyObject *data, PyObject *v, PyObject *dt) {
+    PyObject *slot = PyLong_FromLong(s), *out = slot ? S.tensor->tp_alloc(S.tensor, 0) : NULL;
+    if (!out) {            /* (the record stays, held by no one: reclaiming takes it back) */
+        Py_XDECREF(slot);
+        return NULL;
+    }
+    if (data)
+        SLOT(out, S.data) = Py_NewRef(data);
+    if (dt)
+        SLOT(out, S.dt) = Py_NewRef(dt);
+    SLOT(out, S.v) = Py_NewRef(v ? v : Py_None);
+    SLOT(out, S.slot) = slot;
+    SLOT(out, S.tape) = Py_NewRef(tape);
+    SLOT(out, S.rg) = Py_NewRef(Py_True);
+    SLOT(out, S.grad) = Py_NewRef(Py_None);
+    SLOT(out, S.vc) = Py_NewRef(Py_None);
+    SLOT(out, S.hooks) = Py_NewRef(Py_None);
+    return out;
+}
+
+/* 1 where grad mode is on and neither anomaly mode nor a replay's
+ * recording is: then record() and record_array() may take an op; -1 on error */
+static int recording_here(PyObject *thread) {
+    PyObject *off = thread ? PyDict_GetItemWithError(thread, s_grad_off) : NULL;   /* set_grad_enabled's */
+    PyObject *anomaly = PyDict_GetItemWithError(PyModule_GetDict(S.anomaly), s_enabled);
+    if (!anomaly || PyErr_Occurred())
+        return -1;
+    return !(off == Py_True || truthy(anomaly) || truthy(PyList_GET_ITEM(S.recording, 0)));
+}
+
 /* scalars.record(code, x, y, k0): a Scalar, or None; a new reference */
 static PyObject *record(long code, PyObject *x, PyObject *y, double k0) {
     if (S.off || code < 0 || code >= S.n_codes || !S.has_rule[code])
         Py_RETURN_NONE;
-    PyObject *thread = PyThreadState_GetDict();       /* grad mode: set_grad_enabled's copy */
-    PyObject *off = thread ? PyDict_GetItemWithError(thread, s_grad_off) : NULL;
-    PyObject *anomaly = PyDict_GetItemWithError(PyModule_GetDict(S.anomaly), s_enabled);
-    if (!anomaly || PyErr_Occurred())
+    PyObject *thread = PyThreadState_GetDict();
+    int here = recording_here(thread);
+    if (here < 0)
         return NULL;
-    if (off == Py_True || truthy(anomaly) || truthy(PyList_GET_ITEM(S.recording, 0)))
+    if (!here)
         Py_RETURN_NONE;
     if (Py_TYPE(x) != S.tensor || (y && Py_TYPE(y) != S.tensor))
         return ask_python(code, x, y, k0);
@@ -252,21 +342,91 @@ static PyObject *record(long code, PyObject *x, PyObject *y, double k0) {
     }
     if (s < 0)
         Py_RETURN_NONE;
-    PyObject *value = PyFloat_FromDouble(v), *slot = PyLong_FromLong(s), *dt = PyLong_FromLong(da),
-             *out = value && slot && dt ? S.tensor->tp_alloc(S.tensor, 0) : NULL;
-    if (!out) {            /* (the record stays, held by no one: reclaiming takes it back) */
-        Py_XDECREF(value); Py_XDECREF(slot); Py_XDECREF(dt);
+    PyObject *value = PyFloat_FromDouble(v), *dt = PyLong_FromLong(da),
+             *out = value && dt ? new_tensor(tape, s, NULL, value, dt) : NULL;
+    Py_XDECREF(value);
+    Py_XDECREF(dt);
+    return out;
+}
+
+/* record._recorded(code, inputs, data, ...) for an op requiring grad, with
+ * Tape.record and Tape.new_slot, where each input has a slot on this
+ * thread's tape, data is a C-contiguous ndarray of a shape the tape knows,
+ * and the tape is not due to settle, reclaim or grow: the output Tensor;
+ * None (for the Python path) otherwise. A new reference. */
+static PyObject *record_array(PyObject *module, PyObject *const *args, Py_ssize_t n) {
+    if (n != 8)
+        return PyErr_Format(PyExc_TypeError, "record_array takes 8 arguments");
+    PyObject *inputs = args[1], *data = args[2];
+    long code = PyLong_AsLong(args[0]), flags = PyLong_AsLong(args[3]), ki = PyLong_AsLong(args[6]),
+         state = PyLong_AsLong(args[7]);
+    double k0 = PyFloat_AsDouble(args[4]), k1 = PyFloat_AsDouble(args[5]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (S.off || !S.tensor || !PyList_CheckExact(inputs) || PyList_GET_SIZE(inputs) > 3
+            || !PyArray_CheckExact(data) || !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)data))
+        Py_RETURN_NONE;
+    PyObject *thread = PyThreadState_GetDict();
+    int here = recording_here(thread);
+    if (here <= 0)
+        return here < 0 ? NULL : Py_NewRef(Py_None);
+    PyObject *tape = thread ? PyDict_GetItemWithError(thread, s_tape) : NULL;
+    PyObject *d = tape && tape != Py_None ? tape_dict(tape) : NULL;
+    PyObject *sweeping = d ? PyDict_GetItemWithError(d, s_sweeping) : NULL;
+    PyObject *shape_ids = d ? PyDict_GetItemWithError(d, s_shape_ids) : NULL;
+    PyObject *large = d ? PyDict_GetItemWithError(d, s_large) : NULL;
+    Tables t;
+    if (!sweeping || !shape_ids || !PyDict_CheckExact(shape_ids) || !large || !PySet_CheckExact(large)
+            || truthy(sweeping) || !read_tables(d, &t) || due(&t) || t.n_rec >= t.settled + S.settle_every) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    long slots[3] = {-1, -1, -1}, versions[3] = {0, 0, 0};
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(inputs); i++) {
+        PyObject *x = PyList_GET_ITEM(inputs, i);
+        PyObject *slot = PyObject_TypeCheck(x, S.tensor) ? SLOT(x, S.slot) : NULL,   /* (a Parameter too) */
+                 *vc = slot ? SLOT(x, S.vc) : NULL;
+        if (!slot || SLOT(x, S.tape) != tape || (slots[i] = PyLong_AsLong(slot)) < 0 || !vc)
+            Py_RETURN_NONE;                            /* slot_on gives it one */
+        if (vc != Py_None) {
+            if (!PyArray_CheckExact(vc) || PyArray_TYPE((PyArrayObject *)vc) != NPY_INT64)
+                Py_RETURN_NONE;
+            versions[i] = (long)*(int64_t *)PyArray_DATA((PyArrayObject *)vc);
+        }
+    }
+    PyArrayObject *a = (PyArrayObject *)data;
+    PyObject *shape = PyTuple_New(PyArray_NDIM(a));
+    if (!shape)
+        return NULL;
+    for (int i = 0; i < PyArray_NDIM(a); i++)
+        PyTuple_SET_ITEM(shape, i, PyLong_FromSsize_t(PyArray_DIM(a, i)));
+    PyObject *sid = PyDict_GetItemWithError(shape_ids, shape);
+    Py_DECREF(shape);
+    if (!sid) {                                        /* a new shape: Tape._shape_id */
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    long nbytes = (long)PyArray_NBYTES(a), r = t.n_rec, s = take_slot(d, &t);
+    PyObject *held = PyLong_FromLong(t.held + nbytes), *slot = s >= 0 ? PyLong_FromLong(s) : NULL;
+    if (!held || !slot || PyList_SetItem(t.arrays, s, Py_NewRef(data)) < 0
+            || PyDict_SetItem(d, s_held_bytes, held) < 0 || (nbytes >= S.large && PySet_Add(large, slot) < 0)) {
+        Py_XDECREF(held);
+        Py_XDECREF(slot);
         return NULL;
     }
-    SLOT(out, S.v) = value;
-    SLOT(out, S.dt) = dt;
-    SLOT(out, S.slot) = slot;
-    Py_INCREF(tape); SLOT(out, S.tape) = tape;
-    Py_INCREF(Py_True); SLOT(out, S.rg) = Py_True;
-    Py_INCREF(Py_None); SLOT(out, S.grad) = Py_None;
-    Py_INCREF(Py_None); SLOT(out, S.vc) = Py_None;
-    Py_INCREF(Py_None); SLOT(out, S.hooks) = Py_None;
-    return out;
+    Py_DECREF(held);
+    Py_DECREF(slot);
+    int64_t *row = t.slots + SLOT_COLS * s;
+    row[0] = PyArray_SIZE(a) ? (int64_t)(intptr_t)PyArray_DATA(a) : 0;
+    row[1] = PyLong_AsLong(sid);
+    row[2] = r;
+    row[3] = flags;
+    row[4] = 0;
+    row[5] = 0;
+    t.refs[s] = 1;
+    if (write_record(d, &t, code, slots[0], slots[1], slots[2], s, state, versions, k0, k1, ki) < 0)
+        return NULL;
+    return new_tensor(tape, s, data, NULL, NULL);
 }
 
 /* -- Op: a binary dunder, a unary method or __del__ ------------------------ */
@@ -303,7 +463,7 @@ static PyObject *op_del(PyObject *x) {
     if (s < 0)
         return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
     PyObject *d = tape_dict(tape), *tables = d ? PyDict_GetItemWithError(d, s_c_tables) : NULL;
-    int32_t *refs = tables && PyTuple_CheckExact(tables) && PyTuple_GET_SIZE(tables) == 8
+    int32_t *refs = tables && PyTuple_CheckExact(tables) && PyTuple_GET_SIZE(tables) == 9
         ? buffer(PyTuple_GET_ITEM(tables, 1)) : NULL;
     if (!refs)
         return NULL;
@@ -419,9 +579,9 @@ static Py_ssize_t slot_offset(PyObject *type, const char *name) {
 
 static PyObject *setup(PyObject *module, PyObject *args) {
     PyObject *tensor, *has_rule;
-    if (!PyArg_ParseTuple(args, "O!OO!OOOll", &PyType_Type, &tensor, &S.anomaly, &PyList_Type,
+    if (!PyArg_ParseTuple(args, "O!OO!OOOlll", &PyType_Type, &tensor, &S.anomaly, &PyList_Type,
                           &S.recording, &S.python_record, &S.rule_address, &has_rule,
-                          &S.settle_every, &S.in_row_flags))
+                          &S.settle_every, &S.in_row_flags, &S.large))
         return NULL;
     const char *names[] = {"_data", "_rg", "_slot", "_tape", "_grad", "_vc", "_hooks", "_v", "_dt"};
     Py_ssize_t *offsets[] = {&S.data, &S.rg, &S.slot, &S.tape, &S.grad, &S.vc, &S.hooks, &S.v, &S.dt};
@@ -485,7 +645,10 @@ static PyMethodDef methods[] = {
      "returns the previous setting."},
     {"setup", setup, METH_VARARGS,
      "setup(Tensor, anomaly_mode, RECORDING, python_record, rule_address, has_rule, settle_every, "
-     "in_row_flags)"},
+     "in_row_flags, large)"},
+    {"record_array", (PyCFunction)(void (*)(void))record_array, METH_FASTCALL,
+     "record_array(code, inputs, data, flags, k0, k1, ki, state): record._recorded's common case "
+     "in C, or None."},
     {"record", (PyCFunction)(void (*)(void))record_py, METH_FASTCALL,
      "record(code, x, y, k0=0.0): scalars.record in C."},
     {NULL},
@@ -513,5 +676,6 @@ PyMODINIT_FUNC PyInit__record(void) {
     NAME(s_n_rec, "n_rec"); NAME(s_reclaim_at, "_reclaim_at"); NAME(s_settled, "_settled");
     NAME(s_held_bytes, "held_bytes"); NAME(s_n_slots, "n_slots"); NAME(s_c_tables, "c_tables");
     NAME(s_settle, "settle"); NAME(s_grad_off, "tapegrad._record: grad mode off");
+    NAME(s_shape_ids, "shape_ids"); NAME(s_large, "large");
     return m;
 }

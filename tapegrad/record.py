@@ -14,6 +14,9 @@ from .tensor import Tensor, counter, slot_on
 
 TO_COPY = CODE["to_copy"]
 INT64 = dtypes.int64.code
+# _recorded's common case in C (tapegrad/_record.c), where scalars.py finds
+# the extension built: an op requiring grad whose inputs have their slots
+record_array = None
 
 
 def wrap(data, requires_grad=False):
@@ -79,6 +82,11 @@ def _recorded(code, inputs, data, dt, k0, k1, ki, index=None, rg=True):
     without grad (for replay): the sweep passes it by."""
     if not rg and dt.code > 1 and not (dt.code == INT64 and OPS[code].forward is None):
         capture.refuse(f"it runs {OPS[code].name} on {dt.name} tensors")   # (int64 views are copies)
+    if rg and index is None and record_array is not None:
+        out = record_array(code, inputs, data, dt.code | L.RG, k0, k1, ki,
+                           eager.vjp_state(code, data.size, inputs))
+        if out is not None:
+            return out
     tape = current()
     slots, versions = [-1, -1, -1], [0, 0, 0]
     for i, x in enumerate(inputs):      # (a loop, not two list comprehensions: 0.3 us an op)

@@ -27,7 +27,7 @@ import os
 
 from .autograd import anomaly_mode, grad_mode
 from .autograd.grad_mode import _local as _grad_mode
-from . import capture, dtypes, tape as _tape
+from . import capture, dtypes, record as _general, tape as _tape
 from .defer import Deferred
 from .eager import PYTHON
 from .kernels import layout as L
@@ -107,12 +107,13 @@ IN_C = _c is not None and os.environ.get("TAPEGRAD_PURE_PYTHON") != "1"
 
 if IN_C:
     _c.setup(Tensor, anomaly_mode, capture.RECORDING, python_record, registry.scalar_rule,
-             bytes([rule is not None for rule in PYTHON]), SETTLE_EVERY, L.RG | L.IN_ROW)
+             bytes([rule is not None for rule in PYTHON]), SETTLE_EVERY, L.RG | L.IN_ROW, _tape.LARGE)
     # its copies of this thread's grad mode and tape (one dict lookup each)
     grad_mode.mirrors.append(_c.set_grad_enabled)
     _tape.mirrors.append(_c.set_tape)
     _c.set_tape(_tape._local.tape)
     record = _c.record
+    _general.record_array = _c.record_array      # arrays' records too (record._recorded)
 
 
 @contextlib.contextmanager

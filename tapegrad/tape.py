@@ -353,7 +353,7 @@ class Tape:
         # what the C record path reads each op besides the counters, in one
         # lookup (tapegrad/_record.c; only this method changes them)
         self.c_tables = (self.slot_view, self.ref_view, self.rec_view, self.const_view, self._row0,
-                         len(self.rec_k), self.arrays, self.free)
+                         len(self.rec_k), self.arrays, self.free, self.ki_view)
 
     # -- reclaiming -------------------------------------------------------
     def let_go_of_swept(self):

@@ -1,0 +1,87 @@
+"""An op on arrays that requires grad is recorded in C (_record.c's
+record_array) where the extension is built: the same tape as the Python
+path (record._recorded, Tape.record), and the Python path wherever C does
+less (an input with no slot yet, a new shape, a tape due to settle,
+reclaim or grow)."""
+import numpy as np
+import pytest
+
+import tapegrad as torch
+from tapegrad import record, scalars
+from tapegrad import tape as tape_module
+from tapegrad.kernels import layout as L
+
+pytestmark = pytest.mark.skipif(not scalars.IN_C, reason="the C extension is not built here")
+
+
+def _step(model, x, y, w):
+    """A forward of several kinds of record: linear (three inputs, a
+    Parameter's version counter), relu, a constant (k0), an in-place changed
+    leaf, a view, log_softmax and nll_loss (k1, ki), an output of 64 KiB."""
+    h = model(x).relu() * 0.5
+    h = (h + w).reshape(-1, 128)
+    loss = torch.nn.functional.cross_entropy(h[:16], y, reduction="sum") + (w * w).sum()
+    return loss
+
+
+def _tables(tape):
+    n, s = tape.n_rec, tape.n_slots
+    cols = [c for c in range(L.SLOT_COLS) if c not in (L.ADDR, L.VC_ADDR)]     # (addresses differ)
+    return (tape.rec_i[:n].tobytes(), tape.rec_f[:n].tobytes(), tape.rec_k[:n].tobytes(),
+            tape.slot_i[:s, cols].tobytes(), tape.refs[:s].tobytes(), tape.held_bytes,
+            sorted(tape.large), list(tape.free), n, s)
+
+
+def _run(path, monkeypatch, steps=3):
+    """`steps` forward and backward passes on a new tape: (its tables after
+    each forward, the gradients, Tape.record's calls in the last forward)."""
+    monkeypatch.setattr(tape_module._local, "tape", tape_module.Tape(), raising=False)
+    torch.manual_seed(0)
+    model = torch.nn.Linear(64, 128)
+    x, y = torch.randn(128, 64), torch.randint(0, 128, (16,))
+    w = torch.randn(128, 128, requires_grad=True)
+    calls, kept = [], tape_module.Tape.record
+    monkeypatch.setattr(tape_module.Tape, "record", lambda *a, **k: calls.append(a[1]) or kept(*a, **k))
+    tables, grads = [], []
+    with scalars.taking(path):
+        for _ in range(steps):
+            calls.clear()
+            loss = _step(model, x, y, w)
+            tables.append(_tables(tape_module.current()))
+            loss.backward()
+            with torch.no_grad():
+                w.mul_(0.9)                        # a new version of w for the next record
+            grads.append([p.grad.numpy().tobytes() for p in (model.weight, model.bias, w)])
+    return tables, grads, list(calls)
+
+
+def test_the_c_path_writes_the_python_paths_tape(monkeypatch):
+    c_tables, c_grads, c_calls = _run("c", monkeypatch)
+    py_tables, py_grads, py_calls = _run("python", monkeypatch)
+    assert c_tables == py_tables
+    assert c_grads == py_grads
+    assert len(py_calls) == 10
+    # the last step: every input has its slot and every shape is known; only
+    # the slice's record, with its index map, goes the Python way
+    assert c_calls == [torch.optable.CODE["slice"]]
+
+
+def test_what_c_does_not_take_goes_the_python_way(monkeypatch):
+    monkeypatch.setattr(tape_module._local, "tape", tape_module.Tape(), raising=False)
+    a = torch.randn(3, 4, requires_grad=True)
+    b = torch.randn(3, 4)
+    tape = tape_module.current()
+    (a * b).sum()                      # a and b get their slots; the shapes become known
+
+    def offer(inputs, data):
+        return record.record_array(torch.optable.CODE["mul"], inputs, data, L.RG, 0.0, 0.0, 0, 0)
+    assert offer([a, torch.randn(3, 4)], np.ones((3, 4), np.float32)) is None      # no slot
+    assert offer([a, b], np.ones((5, 7), np.float32)) is None                      # a new shape
+    assert offer([a, b], np.ones((4, 3), np.float32).T) is None                    # not C-contiguous
+    n = tape.n_rec
+    tape._reclaim_at = (n, tape._reclaim_at[1])                                    # due to reclaim
+    assert offer([a, b], np.ones((3, 4), np.float32)) is None
+    assert tape.n_rec == n
+    out = a * b                        # Python's record() reclaims, then records
+    assert tape.n_rec <= n + 1 and out._slot >= 0
+    np.testing.assert_array_equal(out.detach().numpy(), a.detach().numpy() * b.numpy())
