@@ -34,13 +34,19 @@ def _seed(t, gradient, i=0):
     if gradient is None:
         if t.numel() != 1:
             raise RuntimeError("grad can be implicitly created only for scalar outputs")
-        return np.ones(t._data.shape, t._data.dtype)
+        return _ONE[t._data.dtype].reshape(t._data.shape)
     g = np.asarray(getattr(gradient, "_data", gradient))
     if g.shape != t._data.shape:
         raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
                            f"tapegrad.Size({list(g.shape)}) and output[{i}] has a shape of "
                            f"tapegrad.Size({list(t._data.shape)}).")
     return g.astype(t._data.dtype, copy=False)
+
+
+# the implicit seed of a 0-d output, read only (np.ones was a tenth of backward's Python)
+_ONE = {np.dtype(t): np.ones(1, t) for t in (np.float32, np.float64)}
+for _one in _ONE.values():
+    _one.flags.writeable = False
 
 
 def _as_list(x):
