@@ -180,7 +180,8 @@ def logsumexp(input, dim, keepdim=False):
 
 def _along(name):
     def op(input, dim, dtype=None):
-        x = cast(input, dtype or float_dtype(input))
+        x = cast(input, dtype) if dtype else input if input.dtype.is_floating_point else \
+            cast(input, float_dtype(input))
         return apply(CODE[name], [x], ki=_dim(dim, x.ndim) if x.ndim else 0)
     op.__name__ = name
     return op

@@ -232,6 +232,8 @@ class Tensor:
         recorder = capture.RECORDING[0] and capture.active()
         if recorder:
             recorder.note_grad(self, self._grad)
+        elif self._grad is not None:      # a leaf's or a retained one: no warning (the common case)
+            return self._grad
         if not self.is_leaf and not self._tape.slot_i[self._slot, L.FLAGS] & L.WANTS:
             warnings.warn(
                 "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its "

@@ -120,6 +120,8 @@ def _rows(input, target):
         if target.ndim != 0:
             raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
         return input.reshape(1, -1), target.reshape(1), ()
+    if input.ndim == 2 and target._data.shape == input._data.shape[:1]:     # the common case, at once
+        return input, target, target.shape
     if target.shape[:1] != input.shape[:1]:
         raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target "
                          f"batch_size ({target.shape[0] if target.ndim else 0}).")
