@@ -136,7 +136,7 @@ class Optimizer:
                 if p.grad is None:
                     continue
                 if set_to_none:
-                    p.grad = None
+                    p._grad = None             # (the setter checks only a new gradient)
                 else:
                     if p.grad.grad_fn is not None:
                         p.grad.detach_()
