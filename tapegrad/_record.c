@@ -20,7 +20,9 @@
  *
  * record_array() writes what record._recorded, Tape.record and
  * Tape.new_slot write for an op on arrays requiring grad, and returns None
- * (the Python path, the reference) wherever it does less.
+ * (the Python path, the reference) wherever it does less; call_forward()
+ * calls a forward kernel as kernels/replay.call_forward does, without
+ * Numba's dispatch of twelve arguments.
  *
  * Optional: setup.py builds it where a C compiler is found; without it
  * tapegrad runs the Python path. */
@@ -429,6 +431,41 @@ static PyObject *record_array(PyObject *module, PyObject *const *args, Py_ssize_
     return new_tensor(tape, s, data, NULL, NULL);
 }
 
+/* kernels/replay.call_forward(entry, Y, A, B, C, k0, k1, ki, sy, sa, sb, sc)
+ * without Numba's dispatch: the forward entry point at address `entry` (a
+ * cfunc of registry.py) on contiguous arrays, with the GIL released as the
+ * jitted caller releases it. The argument block is kernels/memory.py's. */
+enum { M_Y = 1, M_VA = 2, M_N_Y = 8, M_KI = 15, M_SY = 16, M_ARGS = 21 };
+
+static PyObject *call_forward(PyObject *module, PyObject *const *args, Py_ssize_t n) {
+    if (n != 12)
+        return PyErr_Format(PyExc_TypeError, "call_forward takes 12 arguments");
+    int64_t p[M_ARGS] = {0};
+    double f[2] = {PyFloat_AsDouble(args[5]), PyFloat_AsDouble(args[6])};
+    long entry = PyLong_AsLong(args[0]), ki = PyLong_AsLong(args[7]);
+    if (PyErr_Occurred())
+        return NULL;
+    PyObject *arrays[8] = {args[1], args[2], args[3], args[4], args[8], args[9], args[10], args[11]};
+    for (int i = 0; i < 8; i++) {
+        PyArrayObject *a = (PyArrayObject *)arrays[i];
+        if (!PyArray_Check(arrays[i]) || !PyArray_IS_C_CONTIGUOUS(a))
+            return PyErr_Format(PyExc_TypeError, "call_forward takes C-contiguous arrays");
+        int64_t address = (int64_t)(intptr_t)PyArray_DATA(a);
+        if (i < 4) {                                   /* Y, A, B, C: address and size */
+            p[(i == 0 ? M_Y : M_VA + i - 1)] = address;
+            p[M_N_Y + i] = PyArray_SIZE(a);
+        } else {                                       /* the four shape rows */
+            p[M_SY + i - 4] = address;
+        }
+    }
+    p[M_KI] = ki;
+    void (*fn)(int64_t, int64_t, int64_t) = (void (*)(int64_t, int64_t, int64_t))(intptr_t)entry;
+    Py_BEGIN_ALLOW_THREADS
+    fn(0, (int64_t)(intptr_t)p, (int64_t)(intptr_t)f);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
 /* -- Op: a binary dunder, a unary method or __del__ ------------------------ */
 
 enum { BINARY, UNARY, DEL };
@@ -646,6 +683,9 @@ static PyMethodDef methods[] = {
     {"setup", setup, METH_VARARGS,
      "setup(Tensor, anomaly_mode, RECORDING, python_record, rule_address, has_rule, settle_every, "
      "in_row_flags, large)"},
+    {"call_forward", (PyCFunction)(void (*)(void))call_forward, METH_FASTCALL,
+     "call_forward(entry, Y, A, B, C, k0, k1, ki, sy, sa, sb, sc): kernels/replay.call_forward "
+     "without Numba's dispatch."},
     {"record_array", (PyCFunction)(void (*)(void))record_array, METH_FASTCALL,
      "record_array(code, inputs, data, flags, k0, k1, ki, state): record._recorded's common case "
      "in C, or None."},

@@ -30,7 +30,8 @@ from .forward import KEEPDIM, _row, axes
 from .kernels import layout as L
 from .kernels import interpreter, registry
 from .kernels import scalar
-from .kernels.replay import call_forward, forward as _forward_records
+from .kernels.replay import forward as _forward_records
+from .kernels.replay import call_forward     # (scalars.py puts _record.c's in its place where built)
 from .optable import OPS
 
 FENTRIES = registry.table(OPS, "fentry")     # forward entry points, 0 until compiled

@@ -27,7 +27,7 @@ import os
 
 from .autograd import anomaly_mode, grad_mode
 from .autograd.grad_mode import _local as _grad_mode
-from . import capture, dtypes, record as _general, tape as _tape
+from . import capture, dtypes, eager, record as _general, tape as _tape
 from .defer import Deferred
 from .eager import PYTHON
 from .kernels import layout as L
@@ -114,6 +114,7 @@ if IN_C:
     _c.set_tape(_tape._local.tape)
     record = _c.record
     _general.record_array = _c.record_array      # arrays' records too (record._recorded)
+    eager.call_forward = _c.call_forward          # and the call of a forward kernel
 
 
 @contextlib.contextmanager

@@ -85,3 +85,19 @@ def test_what_c_does_not_take_goes_the_python_way(monkeypatch):
     out = a * b                        # Python's record() reclaims, then records
     assert tape.n_rec <= n + 1 and out._slot >= 0
     np.testing.assert_array_equal(out.detach().numpy(), a.detach().numpy() * b.numpy())
+
+
+@pytest.mark.parametrize("name", ["relu", "exp", "log_softmax", "mul"])
+def test_the_c_call_of_a_forward_kernel_gives_numbas_bits(name, monkeypatch):
+    from tapegrad import eager
+    from tapegrad.kernels import replay
+    x = torch.randn(64, 33)
+    y = torch.randn(64, 33)
+    run = {"relu": lambda: x.relu(), "exp": lambda: x.exp(), "log_softmax": lambda: x.log_softmax(1),
+           "mul": lambda: x * y}[name]
+    assert eager.call_forward is scalars._c.call_forward
+    got = run().numpy().tobytes()
+    calls = []
+    monkeypatch.setattr(eager, "call_forward", lambda *a: calls.append(a) or replay.call_forward(*a))
+    assert got == run().numpy().tobytes()
+    assert len(calls) == 1
