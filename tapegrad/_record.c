@@ -22,7 +22,8 @@
  * Tape.new_slot write for an op on arrays requiring grad, and returns None
  * (the Python path, the reference) wherever it does less; call_forward()
  * calls a forward kernel as kernels/replay.call_forward does, without
- * Numba's dispatch of twelve arguments.
+ * Numba's dispatch of twelve arguments; collect() makes the new .grad of
+ * leaves as autograd/engine._collect does, and leaves it the rest.
  *
  * Optional: setup.py builds it where a C compiler is found; without it
  * tapegrad runs the Python path. */
@@ -466,6 +467,87 @@ static PyObject *call_forward(PyObject *module, PyObject *const *args, Py_ssize_
     Py_RETURN_NONE;
 }
 
+/* autograd/engine._collect's common case: the gradient of each wanted
+ * slot whose tensor is a leaf with no .grad and no hooks becomes that
+ * tensor's .grad, a view of its region of the arena (zeroed if nothing
+ * wrote it). Returns the wanted slots left to Python: the rest. */
+static PyObject *collect(PyObject *module, PyObject *const *args, Py_ssize_t n) {
+    if (n != 7)
+        return PyErr_Format(PyExc_TypeError, "collect takes 7 arguments");
+    PyObject *wanted = args[0], *owners = args[1];
+    PyArrayObject *goff = (PyArrayObject *)args[2], *ready = (PyArrayObject *)args[3],
+                  *slot_i = (PyArrayObject *)args[4], *arenas[2] = {(PyArrayObject *)args[5],
+                                                                   (PyArrayObject *)args[6]};
+    if (!PyList_CheckExact(wanted) || !PyDict_CheckExact(owners) || !PyArray_Check(args[2])
+            || PyArray_TYPE(goff) != NPY_INT64 || !PyArray_Check(args[3]) || PyArray_TYPE(ready) != NPY_UINT8
+            || !PyArray_Check(args[4]) || PyArray_TYPE(slot_i) != NPY_INT64 || !PyArray_Check(args[5])
+            || !PyArray_Check(args[6]) || !PyArray_IS_C_CONTIGUOUS(goff) || !PyArray_IS_C_CONTIGUOUS(ready)
+            || !PyArray_IS_C_CONTIGUOUS(slot_i) || !PyArray_IS_C_CONTIGUOUS(arenas[0])
+            || !PyArray_IS_C_CONTIGUOUS(arenas[1]))
+        return PyErr_Format(PyExc_TypeError, "collect(wanted, owners, goff, ready, slot_i, arena32, arena64)");
+    if (S.off)
+        return Py_NewRef(wanted);
+    PyObject *rest = PyList_New(0);
+    if (!rest)
+        return NULL;
+    int64_t *offsets = PyArray_DATA(goff), *rows = PyArray_DATA(slot_i);
+    uint8_t *written = PyArray_DATA(ready);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(wanted); i++) {
+        PyObject *key = PyList_GET_ITEM(wanted, i), *ref = PyDict_GetItemWithError(owners, key);
+        long w = PyLong_AsLong(key);
+        if (PyErr_Occurred())
+            goto fail;
+        if (!ref)
+            continue;                                  /* (Python's: no owner, nothing to collect) */
+        PyObject *owner = PyWeakref_Check(ref) ? PyWeakref_GetObject(ref) : NULL;
+        if (owner == Py_None)
+            continue;
+        PyObject *data = owner && PyObject_TypeCheck(owner, S.tensor) ? SLOT(owner, S.data) : NULL;
+        int64_t *row = rows + SLOT_COLS * w;
+        PyArrayObject *arena = arenas[row[3] & 3], *a = (PyArrayObject *)data;
+        int64_t off = w < PyArray_SIZE(goff) ? offsets[w] : -1;
+        if (!data || !PyArray_CheckExact(data) || row[2] >= 0 || SLOT(owner, S.hooks) != Py_None
+                || SLOT(owner, S.grad) != Py_None || off < 0
+                || !PyArray_EquivTypes(PyArray_DESCR(a), PyArray_DESCR(arena))
+                || off + PyArray_SIZE(a) > PyArray_SIZE(arena)) {
+            if (PyList_Append(rest, key) < 0)          /* a hook, a .grad to add to, ...: Python */
+                goto fail;
+            continue;
+        }
+        char *start = (char *)PyArray_DATA(arena) + off * PyArray_ITEMSIZE(arena);
+        if (!written[w]) {                             /* nothing wrote it: zero (sweep.grad) */
+            memset(start, 0, PyArray_NBYTES(a));
+            written[w] = 1;
+        }
+        PyArray_Descr *descr = PyArray_DESCR(arena);
+        Py_INCREF(descr);
+        PyObject *view = PyArray_NewFromDescr(&PyArray_Type, descr, PyArray_NDIM(a), PyArray_DIMS(a), NULL,
+                                              start, NPY_ARRAY_CARRAY, NULL);
+        if (!view || PyArray_SetBaseObject((PyArrayObject *)view, Py_NewRef((PyObject *)arena)) < 0) {
+            Py_XDECREF(view);
+            goto fail;
+        }
+        PyObject *grad = S.tensor->tp_alloc(S.tensor, 0);     /* record.new(view) */
+        if (!grad) {
+            Py_DECREF(view);
+            goto fail;
+        }
+        SLOT(grad, S.data) = view;
+        SLOT(grad, S.rg) = Py_NewRef(Py_False);
+        SLOT(grad, S.slot) = PyLong_FromLong(-1);
+        SLOT(grad, S.tape) = Py_NewRef(Py_None);
+        SLOT(grad, S.grad) = Py_NewRef(Py_None);
+        SLOT(grad, S.vc) = Py_NewRef(Py_None);
+        SLOT(grad, S.hooks) = Py_NewRef(Py_None);
+        SLOT(grad, S.v) = Py_NewRef(Py_None);
+        Py_SETREF(SLOT(owner, S.grad), grad);
+    }
+    return rest;
+fail:
+    Py_DECREF(rest);
+    return NULL;
+}
+
 /* -- Op: a binary dunder, a unary method or __del__ ------------------------ */
 
 enum { BINARY, UNARY, DEL };
@@ -683,6 +765,9 @@ static PyMethodDef methods[] = {
     {"setup", setup, METH_VARARGS,
      "setup(Tensor, anomaly_mode, RECORDING, python_record, rule_address, has_rule, settle_every, "
      "in_row_flags, large)"},
+    {"collect", (PyCFunction)(void (*)(void))collect, METH_FASTCALL,
+     "collect(wanted, owners, goff, ready, slot_i, arena32, arena64): autograd/engine._collect's "
+     "common case; returns the wanted slots left to Python."},
     {"call_forward", (PyCFunction)(void (*)(void))call_forward, METH_FASTCALL,
      "call_forward(entry, Y, A, B, C, k0, k1, ki, sy, sa, sb, sc): kernels/replay.call_forward "
      "without Numba's dispatch."},

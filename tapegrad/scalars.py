@@ -25,7 +25,7 @@ import array
 import contextlib
 import os
 
-from .autograd import anomaly_mode, grad_mode
+from .autograd import anomaly_mode, engine, grad_mode
 from .autograd.grad_mode import _local as _grad_mode
 from . import capture, dtypes, eager, record as _general, tape as _tape
 from .defer import Deferred
@@ -115,6 +115,7 @@ if IN_C:
     record = _c.record
     _general.record_array = _c.record_array      # arrays' records too (record._recorded)
     eager.call_forward = _c.call_forward          # and the call of a forward kernel
+    engine.collect = _c.collect                   # and backward's new .grad of leaves
 
 
 @contextlib.contextmanager

@@ -101,3 +101,26 @@ def test_the_c_call_of_a_forward_kernel_gives_numbas_bits(name, monkeypatch):
     monkeypatch.setattr(eager, "call_forward", lambda *a: calls.append(a) or replay.call_forward(*a))
     assert got == run().numpy().tobytes()
     assert len(calls) == 1
+
+
+def test_backward_makes_a_leafs_first_grad_in_c_and_leaves_python_the_rest(monkeypatch):
+    monkeypatch.setattr(tape_module._local, "tape", tape_module.Tape(), raising=False)
+    from tapegrad.autograd import engine
+    left = []
+    kept = engine.collect
+    monkeypatch.setattr(engine, "collect", lambda *a: left.append(kept(*a)) or left[-1])
+    a, b, c = (torch.randn(4, 3, requires_grad=True) for _ in range(3))
+    seen = []
+    c.register_hook(lambda g: seen.append(g.numpy().copy()))
+    unused = torch.randn(2, requires_grad=True)
+    ((a * b).sum() + (c * 2).sum() + unused[0] * 0).backward()
+    assert left == [[c._slot]]                 # c's hook runs in Python
+    np.testing.assert_array_equal(a.grad.numpy(), b.detach().numpy())
+    np.testing.assert_array_equal(b.grad.numpy(), a.detach().numpy())
+    np.testing.assert_array_equal(c.grad.numpy(), np.full((4, 3), 2, np.float32))
+    np.testing.assert_array_equal(seen[0], np.full((4, 3), 2, np.float32))
+    np.testing.assert_array_equal(unused.grad.numpy(), [0, 0])      # reached, nothing written: zeros
+    assert a.grad.requires_grad is False and a.grad.grad_fn is None and a.grad.is_leaf
+    (a * b).sum().backward()                   # a .grad to add to: Python's
+    assert sorted(left[-1]) == sorted([a._slot, b._slot])
+    np.testing.assert_array_equal(a.grad.numpy(), 2 * b.detach().numpy())

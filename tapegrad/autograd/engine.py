@@ -340,12 +340,21 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     _collect(sweep, inputs)
 
 
+# _collect's common case in C (tapegrad/_record.c), where scalars.py finds the
+# extension built: a leaf's first .grad
+collect = None
+
+
 def _collect(sweep, inputs):
     """Each wanted slot's gradient into its tensor's .grad (of `inputs` only, if given)."""
     tape = sweep.tape
     owners, rows = tape.owners, tape.slot_q
     only = None if inputs is None else {id(x) for x in _as_list(inputs)}
-    for w in sweep.wanted:
+    wanted = sweep.wanted
+    if collect is not None and only is None and not capture.RECORDING[0]:
+        wanted = collect(wanted, owners, sweep.goff, sweep.ready, tape.slot_i, sweep.arenas[0],
+                         sweep.arenas[1])
+    for w in wanted:
         owner = owners.get(w)
         owner = owner and owner()
         if owner is not None and (only is None or id(owner) in only):
