@@ -365,3 +365,24 @@ def test_scheduler_warns_when_stepped_before_the_optimizer():
         sched.step()
     with pytest.raises(TypeError, match="is not an Optimizer"):
         tapegrad.optim.lr_scheduler.StepLR(object(), step_size=1)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop"])
+def test_a_graph_saved_before_step_refuses_backward_as_torch(name):
+    """step() changes the parameters in place: a graph that saved their
+    old values must not give gradients of the new ones."""
+    errors = []
+    for lib in (torch, tapegrad):
+        w = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        opt = getattr(lib.optim, name)([w], lr=0.1)
+        (w * w).sum().backward()
+        y = (w * w).sum()                      # MulBackward0 saved w
+        opt.step()
+        assert w._version >= 1
+        with pytest.raises(RuntimeError) as e:
+            y.backward()
+        errors.append(str(e.value))
+    assert errors[0].startswith("one of the variables needed for gradient computation has been "
+                                "modified by an inplace operation: [torch.FloatTensor [3]] is at version")
+    assert errors[1].startswith("one of the variables needed for gradient computation has been "
+                                "modified by an inplace operation: [tapegrad.FloatTensor [3]] is at version")

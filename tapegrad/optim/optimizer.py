@@ -14,7 +14,7 @@ import numpy as np
 from .. import capture, dtypes
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..record import wrap
-from ..tensor import Tensor
+from ..tensor import Tensor, bump
 
 
 class _RequiredParameter:
@@ -239,8 +239,12 @@ def flat(t):
 
 
 def put_back(t, f):
+    """t updated through f (copied into place where f is a copy): a new
+    version of t, as torch's in-place update makes, so a graph that saved
+    t's old value refuses to differentiate through it."""
     if not t._data.flags.c_contiguous:
         np.copyto(t._data, f.reshape(t._data.shape))
+    bump(t)
 
 
 def read(t):
