@@ -8,6 +8,7 @@ scalar to the tensor's dtype; nothing that changes per step is compiled in.
 Integer literals are kept out of the arithmetic so float32 stays float32.
 """
 import numpy as np
+from numba import carray
 
 from .jit import jit
 
@@ -34,6 +35,16 @@ def sgd(p, g, buf, neg_lr, maximize, decay, wd, use_momentum, first, momentum, k
             buf[i] = b
             d = d + momentum * b if nesterov else b
         p[i] = p[i] + neg_lr * d
+
+
+def plain_sgd(p, g, n, neg_lr):
+    """sgd without momentum, weight decay or maximize on n elements at p
+    and g (neg_lr: a pointer to -lr): compiled as a cfunc per dtype
+    (registry.plain_sgd), which tapegrad/_record.c's loop over the
+    parameters calls."""
+    pa, ga = carray(p, (n,)), carray(g, (n,))
+    k = neg_lr[0]
+    sgd(pa, ga, pa, k, False, False, k, False, False, k, k, False)
 
 
 @jit

@@ -23,7 +23,8 @@
  * (the Python path, the reference) wherever it does less; call_forward()
  * calls a forward kernel as kernels/replay.call_forward does, without
  * Numba's dispatch of twelve arguments; collect() makes the new .grad of
- * leaves as autograd/engine._collect does, and leaves it the rest.
+ * leaves as autograd/engine._collect does, and leaves it the rest; sgd()
+ * is optim.SGD.step's loop over the parameters for plain SGD.
  *
  * Optional: setup.py builds it where a C compiler is found; without it
  * tapegrad runs the Python path. */
@@ -548,6 +549,59 @@ fail:
     return NULL;
 }
 
+/* optim.SGD.step's loop for plain SGD (no momentum, weight decay or
+ * maximize): each parameter whose data, gradient and version counter are
+ * as its own loop expects is updated by kernels/optim.plain_sgd (entries:
+ * its cfunc's addresses for float32 and float64) and gets a new version.
+ * Returns the parameters left to Python: the rest. */
+static PyObject *sgd(PyObject *module, PyObject *const *args, Py_ssize_t n) {
+    if (n != 4 || !PyList_CheckExact(args[0]))
+        return PyErr_Format(PyExc_TypeError, "sgd(params, neg_lr, entry32, entry64)");
+    double neg_lr = PyFloat_AsDouble(args[1]);
+    void (*entries[2])(void *, void *, int64_t, void *) = {
+        (void (*)(void *, void *, int64_t, void *))PyLong_AsVoidPtr(args[2]),
+        (void (*)(void *, void *, int64_t, void *))PyLong_AsVoidPtr(args[3])};
+    if (PyErr_Occurred())
+        return NULL;
+    if (S.off)
+        return Py_NewRef(args[0]);
+    float lr32 = (float)neg_lr;                        /* as the loop casts -lr to the dtype */
+    void *lrs[2] = {&lr32, &neg_lr};
+    PyObject *params = args[0], *rest = PyList_New(0);
+    if (!rest)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(params); i++) {
+        PyObject *p = PyList_GET_ITEM(params, i);
+        int ours = PyObject_TypeCheck(p, S.tensor);
+        PyObject *grad = ours ? SLOT(p, S.grad) : NULL;
+        if (grad == Py_None)
+            continue;                                  /* (the loop skips it) */
+        PyObject *vc = ours ? SLOT(p, S.vc) : NULL;
+        PyArrayObject *a = ours ? (PyArrayObject *)SLOT(p, S.data) : NULL,
+                      *g = grad && PyObject_TypeCheck(grad, S.tensor) ? (PyArrayObject *)SLOT(grad, S.data) : NULL;
+        int type = a && PyArray_CheckExact((PyObject *)a) ? PyArray_TYPE(a) : -1;
+        if ((type != NPY_FLOAT32 && type != NPY_FLOAT64) || !g || !PyArray_CheckExact((PyObject *)g)
+                || PyArray_TYPE(g) != type || PyArray_SIZE(g) != PyArray_SIZE(a)
+                || !PyArray_IS_C_CONTIGUOUS(a) || !PyArray_IS_C_CONTIGUOUS(g) || PyArray_ISBYTESWAPPED(a)
+                || PyArray_ISBYTESWAPPED(g) || !vc || !PyArray_CheckExact(vc)
+                || PyArray_TYPE((PyArrayObject *)vc) != NPY_INT64) {
+            if (PyList_Append(rest, p) < 0) {          /* a first version counter, a copy, ...: Python */
+                Py_DECREF(rest);
+                return NULL;
+            }
+            continue;
+        }
+        int k = type == NPY_FLOAT64;
+        void *data = PyArray_DATA(a), *gdata = PyArray_DATA(g);
+        int64_t size = PyArray_SIZE(a);
+        Py_BEGIN_ALLOW_THREADS
+        entries[k](data, gdata, size, lrs[k]);
+        Py_END_ALLOW_THREADS
+        *(int64_t *)PyArray_DATA((PyArrayObject *)vc) += 1;      /* tensor.bump */
+    }
+    return rest;
+}
+
 /* -- Op: a binary dunder, a unary method or __del__ ------------------------ */
 
 enum { BINARY, UNARY, DEL };
@@ -768,6 +822,9 @@ static PyMethodDef methods[] = {
     {"collect", (PyCFunction)(void (*)(void))collect, METH_FASTCALL,
      "collect(wanted, owners, goff, ready, slot_i, arena32, arena64): autograd/engine._collect's "
      "common case; returns the wanted slots left to Python."},
+    {"sgd", (PyCFunction)(void (*)(void))sgd, METH_FASTCALL,
+     "sgd(params, neg_lr, entry32, entry64): optim.SGD.step's loop for plain SGD; returns the "
+     "parameters left to Python."},
     {"call_forward", (PyCFunction)(void (*)(void))call_forward, METH_FASTCALL,
      "call_forward(entry, Y, A, B, C, k0, k1, ki, sy, sa, sb, sc): kernels/replay.call_forward "
      "without Numba's dispatch."},

@@ -28,6 +28,7 @@ import os
 from .autograd import anomaly_mode, engine, grad_mode
 from .autograd.grad_mode import _local as _grad_mode
 from . import capture, dtypes, eager, record as _general, tape as _tape
+from .optim import sgd
 from .defer import Deferred
 from .eager import PYTHON
 from .kernels import layout as L
@@ -116,6 +117,7 @@ if IN_C:
     _general.record_array = _c.record_array      # arrays' records too (record._recorded)
     eager.call_forward = _c.call_forward          # and the call of a forward kernel
     engine.collect = _c.collect                   # and backward's new .grad of leaves
+    sgd.plain_loop = _c.sgd                       # and plain SGD's loop
 
 
 @contextlib.contextmanager

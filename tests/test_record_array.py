@@ -124,3 +124,34 @@ def test_backward_makes_a_leafs_first_grad_in_c_and_leaves_python_the_rest(monke
     (a * b).sum().backward()                   # a .grad to add to: Python's
     assert sorted(left[-1]) == sorted([a._slot, b._slot])
     np.testing.assert_array_equal(a.grad.numpy(), 2 * b.detach().numpy())
+
+
+def _sgd_steps(path, monkeypatch):
+    """Three plain SGD steps on float32 and float64 parameters, one of them
+    transposed (a copy the loop writes back) and one without a gradient:
+    their bytes and versions after each step, and what the C loop left."""
+    from tapegrad.optim import sgd
+    left = []
+    kept = sgd.plain_loop
+    monkeypatch.setattr(sgd, "plain_loop", lambda *a: left.append(kept(*a)) or left[-1])
+    rng = np.random.default_rng(0)
+    ps = [torch.tensor(rng.standard_normal(s).astype(t), requires_grad=True)
+          for s, t in (((5, 3), np.float32), ((7,), np.float64), ((4, 2), np.float32))]
+    ps.append(torch.tensor(rng.standard_normal((2, 3)).astype(np.float32)).t().requires_grad_())
+    opt = torch.optim.SGD(ps, lr=0.1)
+    out = []
+    with scalars.taking(path):
+        for _ in range(3):
+            opt.zero_grad()
+            sum((p * p).sum() * 0.5 for i, p in enumerate(ps) if i != 2).backward()
+            opt.step()
+            out.append([(p.detach().numpy().tobytes(), p._version) for p in ps])
+    return out, left
+
+
+def test_plain_sgd_in_c_gives_the_python_loops_bits_and_versions(monkeypatch):
+    c, left = _sgd_steps("c", monkeypatch)
+    left = list(left)                  # (the second run's wrapper calls the first's too)
+    python, _ = _sgd_steps("python", monkeypatch)
+    assert c == python
+    assert [len(rest) for rest in left] == [3, 1, 1]       # first versions; then the transposed one

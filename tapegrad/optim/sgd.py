@@ -1,6 +1,12 @@
 """SGD with momentum, dampening, Nesterov, weight decay and maximize (torch 2.13)."""
+from .. import capture
 from ..kernels import optim as K
+from ..kernels import registry
 from .optimizer import Optimizer, empty, flat, put_back, read, scalar, updating, zeros_state
+
+# the loop of plain SGD in C (tapegrad/_record.c), where scalars.py finds the
+# extension built: the parameters it leaves come back to the loop below
+plain_loop = None
 
 
 class SGD(Optimizer):
@@ -35,7 +41,10 @@ class SGD(Optimizer):
             use_momentum = momentum != 0
             maximize, nesterov = bool(group["maximize"]), bool(group["nesterov"])
             scalars = {}     # per dtype: torch casts each Python scalar to the parameter's
-            for p in group["params"]:
+            params = group["params"]
+            if plain_loop is not None and not (use_momentum or wd or maximize or capture.RECORDING[0]):
+                params = plain_loop(params, -lr, *registry.plain_sgd())
+            for p in params:
                 grad = p.grad
                 if grad is None:
                     continue
