@@ -418,6 +418,7 @@ def warmup(dtypes=None):
     pairs = [(code, dt) for code in range(len(OPS)) for dt in codes]
     registry.compile_missing(ENTRIES, OPS, pairs)
     registry.scalar_rule()                 # the 0-d record path's rules (tapegrad/_record.c)
+    registry.plain_sgd()                   # and plain SGD's update
     for d in (dtypes or (D.float32, D.float64)):
         x = ones(2, dtype=d, requires_grad=True)
         (x * x).sum().backward()
