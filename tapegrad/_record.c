@@ -49,10 +49,14 @@ static struct {
     Py_ssize_t n_codes;
     long settle_every, in_row_flags, large;
     int off;                         /* every op the general way (scalars.off) */
+    char *vjp_kinds;                 /* vjp_tables(): per op code, 1 NumPy VJP, 2 parallel VJP */
+    PyObject *eager;                 /* tapegrad.eager's dict: NUMPY_FROM, PARALLEL_FROM */
+    long numpy_vjp_bit, parallel_bit;
 } S;
 
 static PyObject *s_enabled, *s_tape, *s_sweeping, *s_n_rec, *s_reclaim_at, *s_settled,
-    *s_held_bytes, *s_n_slots, *s_c_tables, *s_settle, *s_grad_off, *s_shape_ids, *s_large;
+    *s_held_bytes, *s_n_slots, *s_c_tables, *s_settle, *s_grad_off, *s_shape_ids, *s_large,
+    *s_numpy_from, *s_parallel_from;
 
 #define SLOT(o, off) (*(PyObject **)((char *)(o) + (off)))
 #define ASK_PYTHON (-2)
@@ -353,22 +357,43 @@ static PyObject *record(long code, PyObject *x, PyObject *y, double k0) {
     return out;
 }
 
+/* eager.vjp_state: the record's STATE bits, from vjp_tables()'s copy of
+ * which ops have a NumPy VJP (1) or a parallel one (2) */
+static long vjp_state(long code, Py_ssize_t size, PyObject *inputs) {
+    PyObject *numpy_from = PyDict_GetItemWithError(S.eager, s_numpy_from),   /* (read each time, */
+             *parallel_from = PyDict_GetItemWithError(S.eager, s_parallel_from);   /* as eager's) */
+    if (!numpy_from || !parallel_from)
+        return -1;
+    if (size < PyLong_AsSsize_t(numpy_from))
+        return 0;
+    if (S.vjp_kinds[code] & 1)
+        return S.numpy_vjp_bit;
+    if (size < PyLong_AsSsize_t(parallel_from) || !(S.vjp_kinds[code] & 2))
+        return 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(inputs); i++) {
+        PyObject *x = SLOT(PyList_GET_ITEM(inputs, i), S.data);
+        if (!x || !PyArray_Check(x) || PyArray_SIZE((PyArrayObject *)x) != size)
+            return 0;
+    }
+    return S.parallel_bit;
+}
+
 /* record._recorded(code, inputs, data, ...) for an op requiring grad, with
  * Tape.record and Tape.new_slot, where each input has a slot on this
  * thread's tape, data is a C-contiguous ndarray of a shape the tape knows,
  * and the tape is not due to settle, reclaim or grow: the output Tensor;
  * None (for the Python path) otherwise. A new reference. */
 static PyObject *record_array(PyObject *module, PyObject *const *args, Py_ssize_t n) {
-    if (n != 8)
-        return PyErr_Format(PyExc_TypeError, "record_array takes 8 arguments");
+    if (n != 7)
+        return PyErr_Format(PyExc_TypeError, "record_array takes 7 arguments");
     PyObject *inputs = args[1], *data = args[2];
-    long code = PyLong_AsLong(args[0]), flags = PyLong_AsLong(args[3]), ki = PyLong_AsLong(args[6]),
-         state = PyLong_AsLong(args[7]);
+    long code = PyLong_AsLong(args[0]), flags = PyLong_AsLong(args[3]), ki = PyLong_AsLong(args[6]);
     double k0 = PyFloat_AsDouble(args[4]), k1 = PyFloat_AsDouble(args[5]);
     if (PyErr_Occurred())
         return NULL;
-    if (S.off || !S.tensor || !PyList_CheckExact(inputs) || PyList_GET_SIZE(inputs) > 3
-            || !PyArray_CheckExact(data) || !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)data))
+    if (S.off || !S.tensor || !S.vjp_kinds || !S.eager || code < 0 || code >= S.n_codes || !PyList_CheckExact(inputs)
+            || PyList_GET_SIZE(inputs) > 3 || !PyArray_CheckExact(data)
+            || !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)data))
         Py_RETURN_NONE;
     PyObject *thread = PyThreadState_GetDict();
     int here = recording_here(thread);
@@ -410,6 +435,9 @@ static PyObject *record_array(PyObject *module, PyObject *const *args, Py_ssize_
         PyErr_Clear();
         Py_RETURN_NONE;
     }
+    long state = vjp_state(code, PyArray_SIZE(a), inputs);
+    if (state < 0)
+        return NULL;
     long nbytes = (long)PyArray_NBYTES(a), r = t.n_rec, s = take_slot(d, &t);
     PyObject *held = PyLong_FromLong(t.held + nbytes), *slot = s >= 0 ? PyLong_FromLong(s) : NULL;
     if (!held || !slot || PyList_SetItem(t.arrays, s, Py_NewRef(data)) < 0
@@ -803,6 +831,27 @@ static PyObject *set_tape(PyObject *module, PyObject *tape) {
     Py_RETURN_NONE;
 }
 
+/* eager's tables for vjp_state: (kinds, eager's dict, the NUMPY_VJP and
+ * PARALLEL bits); kinds has one byte per op code */
+static PyObject *vjp_tables(PyObject *module, PyObject *args) {
+    const char *kinds;
+    Py_ssize_t n;
+    PyObject *eager;
+    if (!PyArg_ParseTuple(args, "y#O!ll", &kinds, &n, &PyDict_Type, &eager, &S.numpy_vjp_bit,
+                          &S.parallel_bit))
+        return NULL;
+    if (n != S.n_codes)
+        return PyErr_Format(PyExc_ValueError, "vjp_tables: %zd op codes, setup() had %zd", n, S.n_codes);
+    char *copy = PyMem_Malloc(n);
+    if (!copy)
+        return PyErr_NoMemory();
+    memcpy(copy, kinds, n);
+    PyMem_Free(S.vjp_kinds);
+    S.vjp_kinds = copy;
+    Py_XSETREF(S.eager, Py_NewRef(eager));
+    Py_RETURN_NONE;
+}
+
 static PyObject *set_off(PyObject *module, PyObject *off) {
     int was = S.off;
     if ((S.off = PyObject_IsTrue(off)) < 0)
@@ -814,6 +863,9 @@ static PyMethodDef methods[] = {
     {"set_grad_enabled", set_grad_enabled, METH_O,
      "set_grad_enabled(on): this thread's grad mode, as grad_mode._set sets it."},
     {"set_tape", set_tape, METH_O, "set_tape(tape): this thread's tape, as tape._local.tape's setter sets it."},
+    {"vjp_tables", vjp_tables, METH_VARARGS,
+     "vjp_tables(kinds, eager.__dict__, numpy_vjp_bit, parallel_bit): eager's tables for the "
+     "records' STATE bits."},
     {"set_off", set_off, METH_O, "set_off(off): record() returns None for every op while off; "
      "returns the previous setting."},
     {"setup", setup, METH_VARARGS,
@@ -829,7 +881,7 @@ static PyMethodDef methods[] = {
      "call_forward(entry, Y, A, B, C, k0, k1, ki, sy, sa, sb, sc): kernels/replay.call_forward "
      "without Numba's dispatch."},
     {"record_array", (PyCFunction)(void (*)(void))record_array, METH_FASTCALL,
-     "record_array(code, inputs, data, flags, k0, k1, ki, state): record._recorded's common case "
+     "record_array(code, inputs, data, flags, k0, k1, ki): record._recorded's common case "
      "in C, or None."},
     {"record", (PyCFunction)(void (*)(void))record_py, METH_FASTCALL,
      "record(code, x, y, k0=0.0): scalars.record in C."},
@@ -858,6 +910,7 @@ PyMODINIT_FUNC PyInit__record(void) {
     NAME(s_n_rec, "n_rec"); NAME(s_reclaim_at, "_reclaim_at"); NAME(s_settled, "_settled");
     NAME(s_held_bytes, "held_bytes"); NAME(s_n_slots, "n_slots"); NAME(s_c_tables, "c_tables");
     NAME(s_settle, "settle"); NAME(s_grad_off, "tapegrad._record: grad mode off");
-    NAME(s_shape_ids, "shape_ids"); NAME(s_large, "large");
+    NAME(s_shape_ids, "shape_ids"); NAME(s_large, "large"); NAME(s_numpy_from, "NUMPY_FROM");
+    NAME(s_parallel_from, "PARALLEL_FROM");
     return m;
 }

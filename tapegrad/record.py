@@ -83,8 +83,7 @@ def _recorded(code, inputs, data, dt, k0, k1, ki, index=None, rg=True):
     if not rg and dt.code > 1 and not (dt.code == INT64 and OPS[code].forward is None):
         capture.refuse(f"it runs {OPS[code].name} on {dt.name} tensors")   # (int64 views are copies)
     if rg and index is None and record_array is not None:
-        out = record_array(code, inputs, data, dt.code | L.RG, k0, k1, ki,
-                           eager.vjp_state(code, data.size, inputs))
+        out = record_array(code, inputs, data, dt.code | L.RG, k0, k1, ki)
         if out is not None:
             return out
     tape = current()

@@ -115,6 +115,8 @@ if IN_C:
     _c.set_tape(_tape._local.tape)
     record = _c.record
     _general.record_array = _c.record_array      # arrays' records too (record._recorded)
+    _c.vjp_tables(bytes([(f is not None) | 2 * p for f, p in zip(eager.NUMPY_VJP, eager.PARALLEL_VJP)]),
+                  vars(eager), L.NUMPY_VJP, L.PARALLEL)      # (eager.vjp_state's, in C)
     eager.call_forward = _c.call_forward          # and the call of a forward kernel
     engine.collect = _c.collect                   # and backward's new .grad of leaves
     sgd.plain_loop = _c.sgd                       # and plain SGD's loop

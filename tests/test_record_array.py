@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tapegrad as torch
-from tapegrad import record, scalars
+from tapegrad import eager, record, scalars
 from tapegrad import tape as tape_module
 from tapegrad.kernels import layout as L
 
@@ -17,9 +17,12 @@ pytestmark = pytest.mark.skipif(not scalars.IN_C, reason="the C extension is not
 def _step(model, x, y, w):
     """A forward of several kinds of record: linear (three inputs, a
     Parameter's version counter), relu, a constant (k0), an in-place changed
-    leaf, a view, log_softmax and nll_loss (k1, ki), an output of 64 KiB."""
+    leaf, a view, log_softmax and nll_loss (k1, ki), outputs of 64 KiB, a
+    VJP through NumPy (sin) and parallel ones (mul, with PARALLEL_FROM
+    lowered)."""
     h = model(x).relu() * 0.5
-    h = (h + w).reshape(-1, 128)
+    h = (h * w).reshape(-1, 128)
+    h = h * h.sin()
     loss = torch.nn.functional.cross_entropy(h[:16], y, reduction="sum") + (w * w).sum()
     return loss
 
@@ -36,6 +39,7 @@ def _run(path, monkeypatch, steps=3):
     """`steps` forward and backward passes on a new tape: (its tables after
     each forward, the gradients, Tape.record's calls in the last forward)."""
     monkeypatch.setattr(tape_module._local, "tape", tape_module.Tape(), raising=False)
+    monkeypatch.setattr(eager, "PARALLEL_FROM", 128 * 128)
     torch.manual_seed(0)
     model = torch.nn.Linear(64, 128)
     x, y = torch.randn(128, 64), torch.randint(0, 128, (16,))
@@ -60,7 +64,9 @@ def test_the_c_path_writes_the_python_paths_tape(monkeypatch):
     py_tables, py_grads, py_calls = _run("python", monkeypatch)
     assert c_tables == py_tables
     assert c_grads == py_grads
-    assert len(py_calls) == 10
+    states = np.frombuffer(c_tables[-1][0], np.int32).reshape(-1, L.REC_COLS)[:, L.STATE]
+    assert (states & L.NUMPY_VJP).any() and (states & L.PARALLEL).any()
+    assert len(py_calls) == 12
     # the last step: every input has its slot and every shape is known; only
     # the slice's record, with its index map, goes the Python way
     assert c_calls == [torch.optable.CODE["slice"]]
@@ -74,7 +80,7 @@ def test_what_c_does_not_take_goes_the_python_way(monkeypatch):
     (a * b).sum()                      # a and b get their slots; the shapes become known
 
     def offer(inputs, data):
-        return record.record_array(torch.optable.CODE["mul"], inputs, data, L.RG, 0.0, 0.0, 0, 0)
+        return record.record_array(torch.optable.CODE["mul"], inputs, data, L.RG, 0.0, 0.0, 0)
     assert offer([a, torch.randn(3, 4)], np.ones((3, 4), np.float32)) is None      # no slot
     assert offer([a, b], np.ones((5, 7), np.float32)) is None                      # a new shape
     assert offer([a, b], np.ones((4, 3), np.float32).T) is None                    # not C-contiguous
@@ -89,7 +95,6 @@ def test_what_c_does_not_take_goes_the_python_way(monkeypatch):
 
 @pytest.mark.parametrize("name", ["relu", "exp", "log_softmax", "mul"])
 def test_the_c_call_of_a_forward_kernel_gives_numbas_bits(name, monkeypatch):
-    from tapegrad import eager
     from tapegrad.kernels import replay
     x = torch.randn(64, 33)
     y = torch.randn(64, 33)
