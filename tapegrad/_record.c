@@ -889,7 +889,8 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "tapegrad._record",
-                                    "The 0-d record path in C (tapegrad/scalars.py).", -1, methods};
+                                    "The hot path's steps in C: 0-d records (tapegrad/scalars.py), "
+                                    "arrays' records, forward calls, leaves' .grad, plain SGD.", -1, methods};
 
 PyMODINIT_FUNC PyInit__record(void) {
     import_array();
