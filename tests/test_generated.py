@@ -33,3 +33,24 @@ def test_entry_points_compile_on_first_use_only():
     tg.atan2(x, x + 1).sum().backward()
     assert ENTRIES[code, 1] != 0
     assert np.allclose(x.grad.numpy(), [1 / (1 + 4) * (2 - 1), 1 / (4 + 9) * (3 - 2)])
+
+
+def test_warmup_asks_for_every_entry_point_of_each_dtype(monkeypatch):
+    """warmup() compiles (or loads) each op's VJP and forward entry points
+    for float32 and float64, and the C path's cfuncs; here the compiling
+    itself is only recorded (all of it takes minutes on an empty cache)."""
+    from tapegrad import eager
+    from tapegrad.kernels import registry
+    asked, compile_missing = [], registry.compile_missing
+
+    def recording(table, ops, pairs, kind="entry"):
+        asked.append((kind, table is (ENTRIES if kind == "entry" else eager.FENTRIES), sorted(pairs)))
+        if len(pairs) < 10:            # warmup's own small backward compiles for real
+            compile_missing(table, ops, pairs, kind)
+    monkeypatch.setattr(registry, "compile_missing", recording)
+    monkeypatch.setattr(registry, "scalar_rule", lambda: asked.append("scalar_rule"))
+    monkeypatch.setattr(registry, "plain_sgd", lambda: asked.append("plain_sgd"))
+    tg.warmup()
+    every = sorted((code, dt) for code in range(len(generate.OPS)) for dt in (0, 1))
+    assert ("entry", True, every) in asked and ("fentry", True, every) in asked
+    assert "scalar_rule" in asked and "plain_sgd" in asked

@@ -409,14 +409,16 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 def warmup(dtypes=None):
     """Compile every kernel now (or load it from the on-disk cache), for
-    programs that want no pause at their first backward. Not the parallel
-    kernels of arrays from eager.PARALLEL_FROM elements: some hundred of
-    them, each compiles at its op's first such array."""
+    programs that want no pause at their first op or backward: each op's
+    VJP and forward entry points. Not the parallel kernels of arrays from
+    eager.PARALLEL_FROM elements: some hundred of them, each compiles at
+    its op's first such array."""
     from .. import dtypes as D
     from ..creation import ones
     codes = [d.code for d in (dtypes or (D.float32, D.float64))]
     pairs = [(code, dt) for code in range(len(OPS)) for dt in codes]
     registry.compile_missing(ENTRIES, OPS, pairs)
+    registry.compile_missing(eager.FENTRIES, OPS, pairs, "fentry")
     registry.scalar_rule()                 # the 0-d record path's rules (tapegrad/_record.c)
     registry.plain_sgd()                   # and plain SGD's update
     for d in (dtypes or (D.float32, D.float64)):
