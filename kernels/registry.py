@@ -87,12 +87,13 @@ def scalar_rule():
 def plain_sgd():
     """The addresses of optim.plain_sgd compiled as a cfunc for float32 and
     for float64, on the first plain SGD step (tapegrad/_record.c)."""
-    from . import optim
     if "plain_sgd" not in _compiled:
+        from . import optim
         _compiled["plain_sgd"] = [
             cfunc(types.void(types.CPointer(t), types.CPointer(t), types.int64, types.CPointer(t)),
                   cache=True, error_model="numpy")(optim.plain_sgd) for t in (types.float32, types.float64)]
-    return tuple(f.address for f in _compiled["plain_sgd"])
+        _compiled["plain_sgd addresses"] = tuple(f.address for f in _compiled["plain_sgd"])
+    return _compiled["plain_sgd addresses"]      # (asked for each step)
 
 
 @njit(parallel=True, cache=True)

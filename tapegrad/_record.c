@@ -77,6 +77,13 @@ static void *buffer(PyObject *view) {
     return PyMemoryView_Check(view) ? PyMemoryView_GET_BUFFER(view)->buf : NULL;
 }
 
+/* the value of version counter vc (tensor.counter: an int64 array of one),
+ * or NULL where vc is not one */
+static int64_t *counter(PyObject *vc) {
+    return PyArray_CheckExact(vc) && PyArray_TYPE((PyArrayObject *)vc) == NPY_INT64
+        ? (int64_t *)PyArray_DATA((PyArrayObject *)vc) : NULL;
+}
+
 /* scalars._operand: 1 with (value, slot, version, dtype code) of 0-d float
  * tensor x on tape; 0 where Python's is None; ASK_PYTHON where it may not be */
 static int operand(PyObject *x, PyObject *tape, double *value, long *slot, long *version, int *dt) {
@@ -106,13 +113,10 @@ static int operand(PyObject *x, PyObject *tape, double *value, long *slot, long 
     if (SLOT(x, S.tape) != tape || !s || (*slot = PyLong_AsLong(s)) < 0)
         return ASK_PYTHON;                             /* slot_on gives it one */
     PyObject *vc = SLOT(x, S.vc);
-    if (vc && vc != Py_None) {
-        if (!PyArray_CheckExact(vc) || PyArray_TYPE((PyArrayObject *)vc) != NPY_INT64)
-            return ASK_PYTHON;
-        *version = (long)*(int64_t *)PyArray_DATA((PyArrayObject *)vc);
-    } else {
-        *version = 0;
-    }
+    int64_t *count = vc && vc != Py_None ? counter(vc) : NULL;
+    if (vc && vc != Py_None && !count)
+        return ASK_PYTHON;
+    *version = count ? (long)*count : 0;
     void *p = PyArray_DATA((PyArrayObject *)a);
     *value = type == NPY_FLOAT32 ? (double)*(float *)p : *(double *)p;
     *dt = type == NPY_FLOAT32 ? 0 : 1;
@@ -125,7 +129,7 @@ typedef struct {
     int64_t *slots, *kis;
     int32_t *refs, *recs;
     double *consts;
-    PyObject *row0, *arrays, *free, *held_object;
+    PyObject *row0, *arrays, *free;
 } Tables;
 
 /* 0 where the tape is not as this file expects */
@@ -145,7 +149,6 @@ static int read_tables(PyObject *d, Tables *t) {
     t->row0 = PyTuple_GET_ITEM(tables, 4);
     t->arrays = PyTuple_GET_ITEM(tables, 6);
     t->free = PyTuple_GET_ITEM(tables, 7);
-    t->held_object = held;
     t->n_rec = PyLong_AsLong(n_rec);
     t->n_slots = PyLong_AsLong(n_slots);
     t->settled = PyLong_AsLong(settled);
@@ -254,9 +257,10 @@ static int truthy(PyObject *o) {
 }
 
 /* A new Tensor, as record.new makes it: its _data `data` (or a Scalar's
- * value `v`), requiring grad, in slot s of tape */
+ * value `v`), requiring grad in slot s of `tape`, or with no tape (NULL)
+ * neither */
 static PyObject *new_tensor(PyObject *tape, long s, PyObject *data, PyObject *v, PyObject *dt) {
-    PyObject *slot = PyLong_FromLong(s), *out = slot ? S.tensor->tp_alloc(S.tensor, 0) : NULL;
+    PyObject *slot = PyLong_FromLong(tape ? s : -1), *out = slot ? S.tensor->tp_alloc(S.tensor, 0) : NULL;
     if (!out) {            /* (the record stays, held by no one: reclaiming takes it back) */
         Py_XDECREF(slot);
         return NULL;
@@ -267,8 +271,8 @@ static PyObject *new_tensor(PyObject *tape, long s, PyObject *data, PyObject *v,
         SLOT(out, S.dt) = Py_NewRef(dt);
     SLOT(out, S.v) = Py_NewRef(v ? v : Py_None);
     SLOT(out, S.slot) = slot;
-    SLOT(out, S.tape) = Py_NewRef(tape);
-    SLOT(out, S.rg) = Py_NewRef(Py_True);
+    SLOT(out, S.tape) = Py_NewRef(tape ? tape : Py_None);
+    SLOT(out, S.rg) = Py_NewRef(tape ? Py_True : Py_False);
     SLOT(out, S.grad) = Py_NewRef(Py_None);
     SLOT(out, S.vc) = Py_NewRef(Py_None);
     SLOT(out, S.hooks) = Py_NewRef(Py_None);
@@ -418,17 +422,24 @@ static PyObject *record_array(PyObject *module, PyObject *const *args, Py_ssize_
         if (!slot || SLOT(x, S.tape) != tape || (slots[i] = PyLong_AsLong(slot)) < 0 || !vc)
             Py_RETURN_NONE;                            /* slot_on gives it one */
         if (vc != Py_None) {
-            if (!PyArray_CheckExact(vc) || PyArray_TYPE((PyArrayObject *)vc) != NPY_INT64)
+            int64_t *count = counter(vc);
+            if (!count)
                 Py_RETURN_NONE;
-            versions[i] = (long)*(int64_t *)PyArray_DATA((PyArrayObject *)vc);
+            versions[i] = (long)*count;
         }
     }
     PyArrayObject *a = (PyArrayObject *)data;
     PyObject *shape = PyTuple_New(PyArray_NDIM(a));
     if (!shape)
         return NULL;
-    for (int i = 0; i < PyArray_NDIM(a); i++)
-        PyTuple_SET_ITEM(shape, i, PyLong_FromSsize_t(PyArray_DIM(a, i)));
+    for (int i = 0; i < PyArray_NDIM(a); i++) {
+        PyObject *n = PyLong_FromSsize_t(PyArray_DIM(a, i));
+        if (!n) {
+            Py_DECREF(shape);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(shape, i, n);
+    }
     PyObject *sid = PyDict_GetItemWithError(shape_ids, shape);
     Py_DECREF(shape);
     if (!sid) {                                        /* a new shape: Tape._shape_id */
@@ -556,19 +567,10 @@ static PyObject *collect(PyObject *module, PyObject *const *args, Py_ssize_t n) 
             Py_XDECREF(view);
             goto fail;
         }
-        PyObject *grad = S.tensor->tp_alloc(S.tensor, 0);     /* record.new(view) */
-        if (!grad) {
-            Py_DECREF(view);
+        PyObject *grad = new_tensor(NULL, -1, view, NULL, NULL);     /* record.new(view) */
+        Py_DECREF(view);
+        if (!grad)
             goto fail;
-        }
-        SLOT(grad, S.data) = view;
-        SLOT(grad, S.rg) = Py_NewRef(Py_False);
-        SLOT(grad, S.slot) = PyLong_FromLong(-1);
-        SLOT(grad, S.tape) = Py_NewRef(Py_None);
-        SLOT(grad, S.grad) = Py_NewRef(Py_None);
-        SLOT(grad, S.vc) = Py_NewRef(Py_None);
-        SLOT(grad, S.hooks) = Py_NewRef(Py_None);
-        SLOT(grad, S.v) = Py_NewRef(Py_None);
         Py_SETREF(SLOT(owner, S.grad), grad);
     }
     return rest;
@@ -605,14 +607,14 @@ static PyObject *sgd(PyObject *module, PyObject *const *args, Py_ssize_t n) {
         if (grad == Py_None)
             continue;                                  /* (the loop skips it) */
         PyObject *vc = ours ? SLOT(p, S.vc) : NULL;
+        int64_t *version = vc ? counter(vc) : NULL;
         PyArrayObject *a = ours ? (PyArrayObject *)SLOT(p, S.data) : NULL,
                       *g = grad && PyObject_TypeCheck(grad, S.tensor) ? (PyArrayObject *)SLOT(grad, S.data) : NULL;
         int type = a && PyArray_CheckExact((PyObject *)a) ? PyArray_TYPE(a) : -1;
         if ((type != NPY_FLOAT32 && type != NPY_FLOAT64) || !g || !PyArray_CheckExact((PyObject *)g)
                 || PyArray_TYPE(g) != type || PyArray_SIZE(g) != PyArray_SIZE(a)
                 || !PyArray_IS_C_CONTIGUOUS(a) || !PyArray_IS_C_CONTIGUOUS(g) || PyArray_ISBYTESWAPPED(a)
-                || PyArray_ISBYTESWAPPED(g) || !vc || !PyArray_CheckExact(vc)
-                || PyArray_TYPE((PyArrayObject *)vc) != NPY_INT64) {
+                || PyArray_ISBYTESWAPPED(g) || !version) {
             if (PyList_Append(rest, p) < 0) {          /* a first version counter, a copy, ...: Python */
                 Py_DECREF(rest);
                 return NULL;
@@ -625,7 +627,7 @@ static PyObject *sgd(PyObject *module, PyObject *const *args, Py_ssize_t n) {
         Py_BEGIN_ALLOW_THREADS
         entries[k](data, gdata, size, lrs[k]);
         Py_END_ALLOW_THREADS
-        *(int64_t *)PyArray_DATA((PyArrayObject *)vc) += 1;      /* tensor.bump */
+        *version += 1;                                 /* tensor.bump */
     }
     return rest;
 }
